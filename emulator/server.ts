@@ -1,0 +1,635 @@
+// A local InboundFlow API: every documented endpoint and filter, scopes per key, the
+// documented rate limit, and switches for each point the official reference leaves
+// open. Data live in memory. Used by the tests, the benchmarks and `npm start`.
+import { createHmac, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+import {
+	APPOINTMENT_STATUSES,
+	CALL_STATUSES,
+	LEAD_STATUSES,
+	URGENCIES,
+	makeRecord,
+	messagesFor,
+	RESOURCES,
+	seedRecords,
+	type Json,
+	type Resource,
+	type SeedCounts,
+	type StoredRecord,
+} from './data';
+
+export type ErrorShape = 'nested' | 'message' | 'string' | 'text' | 'empty';
+
+export interface EmulatorConfig {
+	/** `exclusive`: since returns created_at > since; `inclusive`: >=. */
+	sinceMode: 'exclusive' | 'inclusive';
+	/** Page order of list endpoints. */
+	order: 'newest' | 'oldest';
+	/** Single objects as `{ data: {…}, meta }` (true) or bare (false). */
+	wrapSingle: boolean;
+	errorShape: ErrorShape;
+	/** null: no rate limit. Windows are fixed and aligned to the epoch. */
+	rateLimit: { limit: number; windowMs: number } | null;
+	/** Whether responses carry X-RateLimit-Reset (unix seconds). */
+	sendReset: boolean;
+	/** How a 429 from the rate limiter says when to come back. */
+	retryAfter: 'seconds' | 'date' | 'none';
+	/** What POST /v1/contacts does with a phone that exists. */
+	duplicatePhone: 'allow' | 'conflict';
+}
+
+export const DEFAULT_CONFIG: EmulatorConfig = {
+	sinceMode: 'exclusive',
+	order: 'newest',
+	wrapSingle: true,
+	errorShape: 'nested',
+	rateLimit: null,
+	sendReset: true,
+	retryAfter: 'seconds',
+	duplicatePhone: 'allow',
+};
+
+export interface Fault {
+	/**
+	 * status: answer with `status` (e.g. 429, 500, 502, 503, 504);
+	 * drop: destroy the connection without an answer;
+	 * applyThenDrop: apply a POST, then destroy the connection;
+	 * applyThenStatus: apply a POST, then answer `status`;
+	 * malformed: 200 with a body that is not JSON;
+	 * repeatCursor / emptyHasMore / missingCursor: broken pagination.
+	 */
+	kind:
+		| 'status'
+		| 'drop'
+		| 'applyThenDrop'
+		| 'applyThenStatus'
+		| 'malformed'
+		| 'repeatCursor'
+		| 'emptyHasMore'
+		| 'missingCursor';
+	status?: number;
+	/** For 429: Retry-After in seconds, 'date' for an HTTP date 1 s ahead, null for none. */
+	retryAfter?: number | 'date' | null;
+	method?: string;
+	/** Path prefix the fault applies to, e.g. '/v1/calls'. */
+	path?: string;
+	/** Let this many matching requests pass before the fault fires. */
+	skip?: number;
+	/** How many times it fires (default 1). */
+	times?: number;
+	message?: string;
+}
+
+export interface ApiKey {
+	scopes: string[];
+}
+
+export const ALL_SCOPES = ['calls:read', 'contacts:read', 'contacts:write', 'appointments:read', 'leads:read'];
+
+export const TEST_KEYS: Record<string, ApiKey> = {
+	sk_test_full_0123456789abcdef: { scopes: ALL_SCOPES },
+	sk_test_readonly_0123456789ab: { scopes: ALL_SCOPES.filter((s) => s !== 'contacts:write') },
+	sk_test_nocalls_0123456789abc: { scopes: ALL_SCOPES.filter((s) => s !== 'calls:read') },
+};
+export const FULL_KEY = 'sk_test_full_0123456789abcdef';
+
+export interface LoggedRequest {
+	method: string;
+	path: string;
+	query: Record<string, string>;
+	status: number;
+	fault?: string;
+	at: number;
+}
+
+export interface EmulatorOptions {
+	port?: number;
+	host?: string;
+	seed?: SeedCounts;
+	seedValue?: number;
+	config?: Partial<EmulatorConfig>;
+	keys?: Record<string, ApiKey>;
+	/** Keep the request log (off for long benchmarks). */
+	logRequests?: boolean;
+}
+
+const ORG = {
+	organization_id: 'becc3c5d-1755-420c-a3af-fe51ab2d04ca',
+	organization_name: 'Dave Auto Shop',
+	plan: 'Starter Plan',
+};
+
+const E164 = /^\+[1-9]\d{6,14}$/;
+
+class HttpError extends Error {
+	constructor(
+		public status: number,
+		message: string,
+		public code: string,
+		public headers: Record<string, string> = {},
+	) {
+		super(message);
+	}
+}
+
+function encodeCursor(record: StoredRecord): string {
+	return Buffer.from(JSON.stringify([record.created_at, record.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+	try {
+		const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+		if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')) {
+			return value as [string, string];
+		}
+	} catch {
+		// fall through
+	}
+	throw new HttpError(400, 'Invalid cursor', 'invalid_cursor');
+}
+
+function compareKey(a: StoredRecord, b: StoredRecord): number {
+	const t = Date.parse(a.created_at) - Date.parse(b.created_at);
+	if (t !== 0) return t;
+	return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+export class InboundFlowEmulator {
+	config: EmulatorConfig;
+	records: Record<Resource, StoredRecord[]>;
+	requests: LoggedRequest[] = [];
+	faults: Fault[] = [];
+	keys: Record<string, ApiKey>;
+	private server: http.Server;
+	private sockets = new Set<Socket>();
+	private windows = new Map<string, { start: number; count: number }>();
+	private sorted: Partial<Record<Resource, StoredRecord[]>> = {};
+	private logRequests: boolean;
+	url = '';
+
+	constructor(private options: EmulatorOptions = {}) {
+		this.config = { ...DEFAULT_CONFIG, ...options.config };
+		this.keys = options.keys ?? TEST_KEYS;
+		this.records = seedRecords(options.seed ?? {}, options.seedValue);
+		this.logRequests = options.logRequests ?? true;
+		this.server = http.createServer((req, res) => {
+			this.handle(req, res).catch((error: unknown) => {
+				if (!res.headersSent) {
+					res.writeHead(500, { 'content-type': 'application/json' });
+					res.end(JSON.stringify({ error: { message: String(error), code: 'internal' } }));
+				}
+			});
+		});
+		this.server.keepAliveTimeout = 1000;
+		this.server.on('connection', (socket) => {
+			this.sockets.add(socket);
+			socket.on('close', () => this.sockets.delete(socket));
+		});
+	}
+
+	async start(): Promise<string> {
+		await new Promise<void>((resolve) =>
+			this.server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', resolve),
+		);
+		const { port } = this.server.address() as AddressInfo;
+		this.url = `http://127.0.0.1:${port}`;
+		return this.url;
+	}
+
+	async stop(): Promise<void> {
+		for (const socket of this.sockets) socket.destroy();
+		await new Promise<void>((resolve) => this.server.close(() => resolve()));
+	}
+
+	/** Sets switches; resets the rate-limit windows. */
+	configure(config: Partial<EmulatorConfig>): void {
+		this.config = { ...this.config, ...config };
+		this.windows.clear();
+	}
+
+	inject(...faults: Fault[]): void {
+		this.faults.push(...faults.map((f) => ({ times: 1, skip: 0, ...f })));
+	}
+
+	clearLog(): void {
+		this.requests = [];
+	}
+
+	/** API requests made (admin routes are not logged). */
+	apiRequests(filter?: { method?: string; path?: string }): LoggedRequest[] {
+		return this.requests.filter(
+			(r) => (!filter?.method || r.method === filter.method) && (!filter?.path || r.path === filter.path),
+		);
+	}
+
+	add(resource: Resource, fields: Record<string, Json> = {}): StoredRecord {
+		const record = makeRecord(resource, fields);
+		this.records[resource].push(record);
+		delete this.sorted[resource];
+		return record;
+	}
+
+	/** Adds many records at once (fast path for benchmarks). */
+	addMany(resource: Resource, list: StoredRecord[]): void {
+		this.records[resource].push(...list);
+		delete this.sorted[resource];
+	}
+
+	reset(seed: SeedCounts = this.options.seed ?? {}): void {
+		this.records = seedRecords(seed, this.options.seedValue);
+		this.sorted = {};
+		this.faults = [];
+		this.requests = [];
+		this.windows.clear();
+		this.config = { ...DEFAULT_CONFIG, ...this.options.config };
+	}
+
+	private sortedRecords(resource: Resource): StoredRecord[] {
+		let list = this.sorted[resource];
+		if (!list) {
+			list = [...this.records[resource]].sort(compareKey);
+			this.sorted[resource] = list;
+		}
+		return list;
+	}
+
+	private takeFault(method: string, path: string): Fault | undefined {
+		for (const fault of this.faults) {
+			if (fault.method && fault.method !== method) continue;
+			if (fault.path && !path.startsWith(fault.path)) continue;
+			if ((fault.skip ?? 0) > 0) {
+				fault.skip = (fault.skip ?? 0) - 1;
+				continue;
+			}
+			fault.times = (fault.times ?? 1) - 1;
+			if (fault.times <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
+			return fault;
+		}
+		return undefined;
+	}
+
+	private rateHeaders(key: string): { headers: Record<string, string>; limited: boolean; resetMs: number } {
+		const rl = this.config.rateLimit;
+		if (!rl) return { headers: {}, limited: false, resetMs: 0 };
+		const now = Date.now();
+		const start = Math.floor(now / rl.windowMs) * rl.windowMs;
+		let window = this.windows.get(key);
+		if (!window || window.start !== start) {
+			window = { start, count: 0 };
+			this.windows.set(key, window);
+		}
+		window.count++;
+		const resetMs = start + rl.windowMs;
+		const headers: Record<string, string> = {
+			'x-ratelimit-limit': String(rl.limit),
+			'x-ratelimit-remaining': String(Math.max(0, rl.limit - window.count)),
+		};
+		if (this.config.sendReset) headers['x-ratelimit-reset'] = String(Math.ceil(resetMs / 1000));
+		return { headers, limited: window.count > rl.limit, resetMs };
+	}
+
+	private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+		const url = new URL(req.url ?? '/', 'http://localhost');
+		const method = req.method ?? 'GET';
+		const raw = await new Promise<Buffer>((resolve) => {
+			const chunks: Buffer[] = [];
+			req.on('data', (c: Buffer) => chunks.push(c));
+			req.on('end', () => resolve(Buffer.concat(chunks)));
+		});
+		if (url.pathname.startsWith('/__admin/')) return this.admin(method, url, raw, res);
+
+		const requestId = `req_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+		const query = Object.fromEntries(url.searchParams.entries());
+		const entry: LoggedRequest = { method, path: url.pathname, query, status: 0, at: Date.now() };
+		if (this.logRequests) this.requests.push(entry);
+		const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+			entry.status = status;
+			const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+			res.writeHead(status, {
+				'content-type': typeof body === 'string' ? 'text/plain' : 'application/json',
+				'x-request-id': requestId,
+				...headers,
+			});
+			res.end(text);
+		};
+		const fail = (error: HttpError, extra: Record<string, string> = {}) =>
+			send(error.status, this.errorBody(error, requestId), { ...error.headers, ...extra });
+
+		const auth = req.headers.authorization ?? '';
+		const key = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+		const apiKey = this.keys[key];
+		if (!apiKey) return fail(new HttpError(401, 'Invalid or missing API key', 'unauthorized'));
+
+		const rate = this.rateHeaders(key);
+		if (rate.limited) {
+			const headers = { ...rate.headers };
+			const waitS = Math.max(1, Math.ceil((rate.resetMs - Date.now()) / 1000));
+			if (this.config.retryAfter === 'seconds') headers['retry-after'] = String(waitS);
+			if (this.config.retryAfter === 'date') headers['retry-after'] = new Date(rate.resetMs + 1000).toUTCString();
+			entry.fault = 'rate-limit';
+			return fail(new HttpError(429, 'Rate limit exceeded: 60 requests per minute', 'rate_limited'), headers);
+		}
+
+		const fault = this.takeFault(method, url.pathname);
+		if (fault) entry.fault = fault.kind;
+		if (fault?.kind === 'drop') {
+			entry.status = -1;
+			req.socket.destroy();
+			return;
+		}
+		if (fault?.kind === 'status') {
+			const headers: Record<string, string> = { ...rate.headers };
+			if (typeof fault.retryAfter === 'number') headers['retry-after'] = String(fault.retryAfter);
+			if (fault.retryAfter === 'date') headers['retry-after'] = new Date(Date.now() + 1000).toUTCString();
+			const status = fault.status ?? 503;
+			return fail(new HttpError(status, fault.message ?? `Injected ${status}`, 'injected'), headers);
+		}
+		if (fault?.kind === 'malformed') {
+			entry.status = 200;
+			res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': requestId, ...rate.headers });
+			res.end('{"data": [ {"id": "truncated');
+			return;
+		}
+
+		try {
+			const { status, body } = this.route(method, url, raw, apiKey, requestId, fault);
+			if (fault?.kind === 'applyThenDrop') {
+				entry.status = -1;
+				req.socket.destroy();
+				return;
+			}
+			if (fault?.kind === 'applyThenStatus') {
+				return fail(new HttpError(fault.status ?? 502, 'Bad gateway', 'injected'), rate.headers);
+			}
+			send(status, body, rate.headers);
+		} catch (error) {
+			if (error instanceof HttpError) return fail(error, rate.headers);
+			throw error;
+		}
+	}
+
+	private errorBody(error: HttpError, requestId: string): unknown {
+		const meta = { request_id: requestId, timestamp: new Date().toISOString() };
+		switch (this.config.errorShape) {
+			case 'nested':
+				return { error: { message: error.message, code: error.code }, meta };
+			case 'message':
+				return { message: error.message, meta };
+			case 'string':
+				return { error: error.message };
+			case 'text':
+				return error.message;
+			case 'empty':
+				return undefined;
+		}
+	}
+
+	private single(data: Json, requestId: string): unknown {
+		if (!this.config.wrapSingle) return data;
+		return { data, meta: { request_id: requestId, timestamp: new Date().toISOString() } };
+	}
+
+	private route(
+		method: string,
+		url: URL,
+		raw: Buffer,
+		apiKey: ApiKey,
+		requestId: string,
+		fault: Fault | undefined,
+	): { status: number; body: unknown } {
+		const parts = url.pathname.split('/').filter(Boolean);
+		const need = (scope: string) => {
+			if (!apiKey.scopes.includes(scope)) {
+				throw new HttpError(403, `This API key is missing the required scope: ${scope}`, 'insufficient_scope');
+			}
+		};
+		if (parts[0] !== 'v1') throw new HttpError(404, `No route ${method} ${url.pathname}`, 'not_found');
+		if (method === 'GET' && parts[1] === 'me' && parts.length === 2) {
+			return {
+				status: 200,
+				body: { data: { ...ORG, scopes: apiKey.scopes }, meta: { request_id: requestId, timestamp: new Date().toISOString() } },
+			};
+		}
+		const resource = parts[1] as Resource;
+		if (!RESOURCES.includes(resource)) throw new HttpError(404, `No route ${method} ${url.pathname}`, 'not_found');
+		const readScope = `${resource}:read`;
+
+		if (method === 'GET' && parts.length === 2) {
+			need(readScope);
+			return { status: 200, body: this.list(resource, url.searchParams, requestId, fault) };
+		}
+		if (method === 'GET' && parts.length === 3 && (resource === 'calls' || resource === 'contacts')) {
+			need(readScope);
+			const id = decodeURIComponent(parts[2]);
+			const record = this.records[resource].find((r) => r.id === id);
+			if (!record) {
+				const what = resource === 'calls' ? 'Call' : 'Contact';
+				throw new HttpError(404, `${what} not found: ${id}`, 'not_found');
+			}
+			const data = resource === 'calls' ? { ...record, messages: messagesFor(record) } : record;
+			return { status: 200, body: this.single(data, requestId) };
+		}
+		if (method === 'POST' && parts.length === 2 && resource === 'contacts') {
+			need('contacts:write');
+			return { status: 201, body: this.single(this.createContact(raw), requestId) };
+		}
+		throw new HttpError(404, `No route ${method} ${url.pathname}`, 'not_found');
+	}
+
+	private createContact(raw: Buffer): StoredRecord {
+		let input: Record<string, Json>;
+		try {
+			input = JSON.parse(raw.toString('utf8') || '{}') as Record<string, Json>;
+		} catch {
+			throw new HttpError(400, 'Request body must be JSON', 'invalid_body');
+		}
+		const phone = input.phone;
+		if (typeof phone !== 'string' || !E164.test(phone)) {
+			throw new HttpError(400, 'phone is required and must be E.164, e.g. +14155551234', 'invalid_phone');
+		}
+		if (this.config.duplicatePhone === 'conflict' && this.records.contacts.some((c) => c.phone === phone)) {
+			throw new HttpError(409, `A contact with phone ${phone} already exists`, 'duplicate_phone');
+		}
+		const now = new Date().toISOString();
+		const fields: Record<string, Json> = { phone, source: 'api', total_calls: 0, last_call_at: null, updated_at: now };
+		for (const key of ['name', 'email', 'company', 'notes']) fields[key] = input[key] ?? null;
+		return this.add('contacts', { ...fields, id: randomUUID(), created_at: now });
+	}
+
+	private list(resource: Resource, params: URLSearchParams, requestId: string, fault: Fault | undefined): unknown {
+		const limitText = params.get('limit');
+		const limit = limitText === null ? 50 : Number(limitText);
+		if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+			throw new HttpError(400, 'limit must be an integer from 1 to 100', 'invalid_limit');
+		}
+		const filters: Array<(r: StoredRecord) => boolean> = [];
+		const since = params.get('since');
+		if (since !== null) {
+			const sinceMs = Date.parse(since);
+			if (Number.isNaN(sinceMs)) throw new HttpError(400, `since is not an ISO date: ${since}`, 'invalid_since');
+			filters.push(
+				this.config.sinceMode === 'inclusive'
+					? (r) => Date.parse(r.created_at) >= sinceMs
+					: (r) => Date.parse(r.created_at) > sinceMs,
+			);
+		}
+		const enumFilter = (name: string, allowed: string[] | null, field: string) => {
+			const value = params.get(name);
+			if (value === null) return;
+			if (allowed && !allowed.includes(value)) {
+				throw new HttpError(400, `${name} must be one of ${allowed.join(', ')}`, `invalid_${name}`);
+			}
+			filters.push((r) => r[field] === value);
+		};
+		if (resource === 'calls') {
+			enumFilter('status', CALL_STATUSES, 'status');
+			enumFilter('phone', null, 'caller_phone');
+		} else if (resource === 'contacts') {
+			enumFilter('phone', null, 'phone');
+		} else if (resource === 'leads') {
+			enumFilter('status', LEAD_STATUSES, 'status');
+			enumFilter('urgency', URGENCIES, 'urgency');
+		} else {
+			enumFilter('status', APPOINTMENT_STATUSES, 'status');
+		}
+
+		let list = this.sortedRecords(resource);
+		if (this.config.order === 'newest') list = [...list].reverse();
+		const cursor = params.get('cursor');
+		let start = 0;
+		if (cursor) {
+			const [t, id] = decodeCursor(cursor);
+			const pivot = { id, created_at: t } as StoredRecord;
+			const dir = this.config.order === 'newest' ? -1 : 1;
+			start = list.findIndex((r) => compareKey(r, pivot) * dir > 0);
+			if (start < 0) start = list.length;
+		}
+		const page: StoredRecord[] = [];
+		let hasMore = false;
+		for (let i = start; i < list.length; i++) {
+			if (!filters.every((f) => f(list[i]))) continue;
+			if (page.length === limit) {
+				hasMore = true;
+				break;
+			}
+			page.push(list[i]);
+		}
+		let nextCursor = hasMore ? encodeCursor(page[page.length - 1]) : null;
+		let data: StoredRecord[] = page;
+		if (fault?.kind === 'repeatCursor') {
+			hasMore = true;
+			nextCursor = cursor ?? encodeCursor(page[page.length - 1] ?? { id: 'x', created_at: '1970-01-01T00:00:00Z' });
+		}
+		if (fault?.kind === 'emptyHasMore') {
+			data = [];
+			hasMore = true;
+			nextCursor = nextCursor ?? encodeCursor({ id: 'x', created_at: '1970-01-01T00:00:00Z' });
+		}
+		if (fault?.kind === 'missingCursor') {
+			hasMore = true;
+			nextCursor = null;
+		}
+		return {
+			data,
+			has_more: hasMore,
+			next_cursor: nextCursor,
+			meta: { request_id: requestId, timestamp: new Date().toISOString() },
+		};
+	}
+
+	private admin(method: string, url: URL, raw: Buffer, res: http.ServerResponse): void {
+		const reply = (status: number, body: unknown) => {
+			res.writeHead(status, { 'content-type': 'application/json' });
+			res.end(JSON.stringify(body));
+		};
+		let input: Record<string, unknown> | Array<Record<string, unknown>> = {};
+		try {
+			input = raw.length ? (JSON.parse(raw.toString('utf8')) as typeof input) : {};
+		} catch {
+			return reply(400, { error: 'admin body must be JSON' });
+		}
+		const parts = url.pathname.split('/').filter(Boolean);
+		const route = `${method} ${parts.slice(1, 2).join('/')}`;
+		switch (route) {
+			case 'GET health':
+				return reply(200, { ok: true, counts: Object.fromEntries(RESOURCES.map((r) => [r, this.records[r].length])) });
+			case 'POST config':
+				this.configure(input as Partial<EmulatorConfig>);
+				return reply(200, this.config);
+			case 'POST faults':
+				this.inject(...(Array.isArray(input) ? input : [input]).map((f) => f as unknown as Fault));
+				return reply(200, { faults: this.faults.length });
+			case 'DELETE faults':
+				this.faults = [];
+				return reply(200, { faults: 0 });
+			case 'GET requests':
+				return reply(200, this.requests);
+			case 'DELETE requests':
+				this.clearLog();
+				return reply(200, {});
+			case 'POST reset':
+				this.reset();
+				return reply(200, {});
+			case 'POST records': {
+				const resource = parts[2] as Resource;
+				if (!RESOURCES.includes(resource)) return reply(404, { error: `unknown resource ${resource}` });
+				const list = (Array.isArray(input) ? input : [input]) as Array<Record<string, Json>>;
+				return reply(201, list.map((fields) => this.add(resource, fields)));
+			}
+			default:
+				return reply(404, { error: `no admin route ${method} ${url.pathname}` });
+		}
+	}
+}
+
+export async function startEmulator(options: EmulatorOptions = {}): Promise<InboundFlowEmulator> {
+	const emulator = new InboundFlowEmulator(options);
+	await emulator.start();
+	return emulator;
+}
+
+/** Signs a webhook body the way InboundFlow documents it. */
+export function signWebhook(secret: string, rawBody: string, timestamp?: string): string {
+	const payload = timestamp === undefined ? rawBody : `${timestamp}.${rawBody}`;
+	return `sha256=${createHmac('sha256', secret).update(payload).digest('hex')}`;
+}
+
+export interface WebhookDelivery {
+	event: string;
+	data: Record<string, Json>;
+	secret?: string;
+	/** 'raw' signs the body; 'timestamped' signs `<timestamp>.<body>`. */
+	scheme?: 'raw' | 'timestamped';
+	timestamp?: number;
+	deliveryId?: string;
+}
+
+/** Builds the body and headers of a webhook delivery as InboundFlow sends it. */
+export function buildWebhook(delivery: WebhookDelivery): { body: string; headers: Record<string, string> } {
+	const timestamp = String(delivery.timestamp ?? Math.floor(Date.now() / 1000));
+	const deliveryId = delivery.deliveryId ?? randomUUID();
+	const body = JSON.stringify({
+		event: delivery.event,
+		timestamp: new Date(Number(timestamp) * 1000).toISOString(),
+		organization_id: ORG.organization_id,
+		delivery_id: deliveryId,
+		data: delivery.data,
+	});
+	const headers: Record<string, string> = {
+		'content-type': 'application/json',
+		'user-agent': 'InboundFlow-Webhook/1.0',
+		'x-inboundflow-event': delivery.event,
+		'x-inboundflow-delivery-id': deliveryId,
+		'x-inboundflow-timestamp': timestamp,
+	};
+	if (delivery.secret) {
+		headers['x-inboundflow-signature'] = signWebhook(
+			delivery.secret,
+			body,
+			delivery.scheme === 'timestamped' ? timestamp : undefined,
+		);
+	}
+	return { body, headers };
+}

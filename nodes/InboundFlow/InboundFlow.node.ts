@@ -1,0 +1,37 @@
+import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
+
+import { resourceProperties } from './actions/common';
+import { RESOURCES, router } from './actions/router';
+
+export class InboundFlow implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'InboundFlow',
+		name: 'inboundFlow',
+		icon: { light: 'file:inboundflow.svg', dark: 'file:inboundflow.dark.svg' },
+		group: ['transform'],
+		version: 1,
+		subtitle: '={{$parameter["operation"] + ": " + $parameter["resource"]}}',
+		description: 'Read calls, contacts, leads and appointments of InboundFlow, the AI phone receptionist',
+		defaults: { name: 'InboundFlow' },
+		usableAsTool: true,
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main],
+		credentials: [{ name: 'inboundFlowApi', required: true }],
+		properties: [
+			{
+				displayName: 'Resource',
+				name: 'resource',
+				type: 'options',
+				noDataExpression: true,
+				options: RESOURCES.map((r) => ({ name: r.name, value: r.value })),
+				default: 'call',
+			},
+			...RESOURCES.flatMap(resourceProperties),
+		],
+	};
+
+	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		return await router.call(this);
+	}
+}

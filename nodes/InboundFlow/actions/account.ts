@@ -1,0 +1,27 @@
+import type { IExecuteFunctions } from 'n8n-workflow';
+
+import { apiRequest } from '../transport';
+import { asRecord, type Resource } from './common';
+
+export const accountResource: Resource = {
+	value: 'account',
+	name: 'Account',
+	operations: [
+		{
+			value: 'get',
+			name: 'Get',
+			action: 'Get the account',
+			description: 'Retrieve the organization, plan and scopes of the API key',
+			properties: [],
+			async execute(this: IExecuteFunctions, i: number) {
+				const response = await apiRequest.call(this, {
+					method: 'GET',
+					path: '/v1/me',
+					action: 'get the account',
+					itemIndex: i,
+				});
+				return [asRecord(response.data)];
+			},
+		},
+	],
+};

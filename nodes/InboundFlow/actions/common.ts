@@ -1,0 +1,245 @@
+// Shared field definitions and the factories every resource builds its operations from.
+import type { IDataObject, IExecuteFunctions, INodeProperties, INodePropertyOptions } from 'n8n-workflow';
+import { updateDisplayOptions } from 'n8n-workflow';
+
+import { inputError } from '../transport/errors';
+import { apiRequest } from '../transport';
+import { collect } from '../transport/pagination';
+import { collection, requirePhone, requireUuid, toIsoUtc } from './validation';
+
+export interface Operation {
+	value: string;
+	name: string;
+	action: string;
+	description: string;
+	properties: INodeProperties[];
+	execute(this: IExecuteFunctions, itemIndex: number): Promise<IDataObject[]>;
+}
+
+export interface Resource {
+	value: string;
+	name: string;
+	operations: Operation[];
+}
+
+/** The operation selector of a resource and each operation's fields, shown only for it. */
+export function resourceProperties(resource: Resource): INodeProperties[] {
+	const operations = resource.operations;
+	const firstOperation = operations[0].value;
+	const selector: INodeProperties = {
+		displayName: 'Operation',
+		name: 'operation',
+		type: 'options',
+		noDataExpression: true,
+		displayOptions: { show: { resource: [resource.value] } },
+		options: operations.map(
+			(op): INodePropertyOptions => ({
+				name: op.name,
+				value: op.value,
+				action: op.action,
+				description: op.description,
+			}),
+		),
+		default: firstOperation,
+	};
+	return [
+		selector,
+		...operations.flatMap((op) =>
+			updateDisplayOptions({ show: { resource: [resource.value], operation: [op.value] } }, op.properties),
+		),
+	];
+}
+
+// ---- shared fields ----------------------------------------------------------
+
+export const returnAllField: INodeProperties = {
+	displayName: 'Return All',
+	name: 'returnAll',
+	type: 'boolean',
+	default: false,
+	description: 'Whether to return all results or only up to a given limit',
+};
+
+export const limitField: INodeProperties = {
+	displayName: 'Limit',
+	name: 'limit',
+	type: 'number',
+	typeOptions: { minValue: 1 },
+	default: 50,
+	description: 'Max number of results to return',
+	displayOptions: { show: { returnAll: [false] } },
+};
+
+export const simplifyField: INodeProperties = {
+	displayName: 'Simplify',
+	name: 'simplify',
+	type: 'boolean',
+	default: true,
+	description:
+		'Whether to return a simplified version of the response instead of the raw data (drops the transcript and messages)',
+};
+
+export function idField(displayName: string, name: string, example: string): INodeProperties {
+	return {
+		displayName,
+		name,
+		type: 'string',
+		required: true,
+		default: '',
+		placeholder: example,
+		description: `The ID (a UUID) of the ${displayName.replace(/ ID$/, '').toLowerCase()}`,
+	};
+}
+
+export function phoneField(displayName: string, name: string, description: string, required = false): INodeProperties {
+	return {
+		displayName,
+		name,
+		type: 'string',
+		default: '',
+		required,
+		placeholder: '+14155551234',
+		description,
+	};
+}
+
+export function statusFilter(noun: string, values: string[]): INodeProperties {
+	const firstValue = values[0];
+	return {
+		displayName: 'Status',
+		name: 'status',
+		type: 'options',
+		default: firstValue,
+		description: `Only ${noun} with this status`,
+		options: values.map((value) => ({
+			name: value
+				.split(/[-_]/)
+				.map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+				.join(' '),
+			value,
+		})),
+	};
+}
+
+export function createdAfterFilter(noun: string): INodeProperties {
+	return {
+		displayName: 'Created After',
+		name: 'createdAfter',
+		type: 'dateTime',
+		default: '',
+		description: `Only ${noun} created after this moment (sent to InboundFlow as \`since\`)`,
+	};
+}
+
+/** Turns the Filters collection into query parameters, validating each value. */
+function filterQuery(ctx: IExecuteFunctions, filters: IDataObject, itemIndex: number): IDataObject {
+	const node = ctx.getNode();
+	const qs: IDataObject = {};
+	for (const [name, value] of Object.entries(filters)) {
+		if (value === '' || value === undefined || value === null) continue;
+		if (name === 'createdAfter') qs.since = toIsoUtc(node, 'Created After', value, ctx.getTimezone(), itemIndex);
+		else if (name === 'phone') qs.phone = requirePhone(node, 'Phone', value, itemIndex);
+		else qs[name] = value;
+	}
+	return qs;
+}
+
+function readLimit(ctx: IExecuteFunctions, itemIndex: number): number | undefined {
+	if (ctx.getNodeParameter('returnAll', itemIndex, false) as boolean) return undefined;
+	const limit = ctx.getNodeParameter('limit', itemIndex, 50);
+	if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) {
+		throw inputError(ctx.getNode(), 'Limit', `${String(limit)} is not a whole number of 1 or more`, itemIndex);
+	}
+	return limit;
+}
+
+export interface ListSpec {
+	/** Plural noun, e.g. 'calls'. */
+	noun: string;
+	path: string;
+	scope: string;
+	filters: INodeProperties[];
+	simplify?: (record: IDataObject) => IDataObject;
+}
+
+/** A Get Many operation: Return All / Limit, a Filters collection, optional Simplify. */
+export function getManyOperation(spec: ListSpec): Operation {
+	const properties: INodeProperties[] = [returnAllField, limitField];
+	if (spec.simplify) properties.push(simplifyField);
+	properties.push({
+		displayName: 'Filters',
+		name: 'filters',
+		type: 'collection',
+		placeholder: 'Add Filter',
+		default: {},
+		options: spec.filters,
+	});
+	return {
+		value: 'getAll',
+		name: 'Get Many',
+		action: `Get many ${spec.noun}`,
+		description: `Retrieve a list of ${spec.noun}`,
+		properties,
+		async execute(this: IExecuteFunctions, i: number) {
+			const limit = readLimit(this, i);
+			const qs = filterQuery(this, collection(this, 'filters', i), i);
+			const records = await collect.call(
+				this,
+				{ path: spec.path, qs, scope: spec.scope, action: `list ${spec.noun}`, itemIndex: i },
+				limit,
+			);
+			const simplify = spec.simplify && (this.getNodeParameter('simplify', i, true) as boolean);
+			return simplify ? records.map(spec.simplify!) : records;
+		},
+	};
+}
+
+export interface GetSpec {
+	/** Singular, capitalised: 'Call'. */
+	what: string;
+	path: string;
+	scope: string;
+	idName: string;
+	example: string;
+	extraProperties?: INodeProperties[];
+	/** Shapes the output of the fetched record. */
+	output?: (this: IExecuteFunctions, record: IDataObject, itemIndex: number) => IDataObject[];
+}
+
+/** A Get operation: one record by its id. */
+export function getOperation(spec: GetSpec): Operation {
+	const label = `${spec.what} ID`;
+	return {
+		value: 'get',
+		name: 'Get',
+		action: `Get a ${spec.what.toLowerCase()}`,
+		description: `Retrieve one ${spec.what.toLowerCase()} by its ID`,
+		properties: [idField(label, spec.idName, spec.example), ...(spec.extraProperties ?? [])],
+		async execute(this: IExecuteFunctions, i: number) {
+			const id = requireUuid(this.getNode(), label, this.getNodeParameter(spec.idName, i), i);
+			const response = await apiRequest.call(this, {
+				method: 'GET',
+				path: `${spec.path}/${encodeURIComponent(id)}`,
+				scope: spec.scope,
+				action: `get a ${spec.what.toLowerCase()}`,
+				notFound: { what: spec.what, id },
+				itemIndex: i,
+			});
+			const record = asRecord(response.data);
+			return spec.output ? spec.output.call(this, record, i) : [record];
+		},
+	};
+}
+
+export function asRecord(value: unknown): IDataObject {
+	return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as IDataObject) : {};
+}
+
+/** Keeps the named fields of a record, in that order. */
+export function pick(fields: string[]): (record: IDataObject) => IDataObject {
+	return (record) => {
+		const out: IDataObject = {};
+		for (const field of fields) if (field in record) out[field] = record[field];
+		return out;
+	};
+}

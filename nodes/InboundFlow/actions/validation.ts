@@ -1,0 +1,92 @@
+// Checks of user input, run before any request; each error names the field and the problem.
+import type { IDataObject, IExecuteFunctions, INode } from 'n8n-workflow';
+
+import { inputError } from '../transport/errors';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const E164 = /^\+[1-9]\d{6,14}$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function requireUuid(node: INode, field: string, value: unknown, itemIndex: number): string {
+	const text = typeof value === 'string' ? value.trim() : String(value ?? '');
+	if (!text) throw inputError(node, field, 'is empty; enter the ID of the record', itemIndex);
+	if (!UUID.test(text)) {
+		throw inputError(
+			node,
+			field,
+			`"${text}" is not a valid InboundFlow ID (expected a UUID such as 07f51470-ef1d-421c-a847-36e98732bb9b)`,
+			itemIndex,
+		);
+	}
+	return text.toLowerCase();
+}
+
+/** E.164, after removing spaces, dashes, dots and brackets people type. */
+export function requirePhone(node: INode, field: string, value: unknown, itemIndex: number): string {
+	const text = typeof value === 'string' || typeof value === 'number' ? String(value).trim() : '';
+	if (!text) throw inputError(node, field, 'is empty; enter a phone number in E.164 form, e.g. +14155551234', itemIndex);
+	const compact = text.replace(/[\s\-.()]/g, '');
+	if (!E164.test(compact)) {
+		throw inputError(
+			node,
+			field,
+			`"${text}" is not an E.164 phone number (a + then the country code and number, 7 to 15 digits, e.g. +14155551234)`,
+			itemIndex,
+		);
+	}
+	return compact;
+}
+
+export function checkEmail(node: INode, field: string, value: string, itemIndex: number): string {
+	const text = value.trim();
+	if (!EMAIL.test(text)) throw inputError(node, field, `"${text}" is not a valid email address`, itemIndex);
+	return text;
+}
+
+/** Offset of a time zone at an instant, in ms (e.g. +3600000 for Europe/Berlin in winter). */
+function zoneOffset(utcMs: number, timeZone: string): number {
+	const parts = new Intl.DateTimeFormat('en-US', {
+		timeZone,
+		hourCycle: 'h23',
+		year: 'numeric',
+		month: '2-digit',
+		day: '2-digit',
+		hour: '2-digit',
+		minute: '2-digit',
+		second: '2-digit',
+	}).formatToParts(new Date(utcMs));
+	const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
+	const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+	return asUtc - Math.floor(utcMs / 1000) * 1000;
+}
+
+/**
+ * A date from an n8n DateTime field, an expression (Luxon DateTime, JS Date) or an
+ * ISO string, as ISO 8601 UTC. A date without an offset is read in the workflow's
+ * time zone, as n8n's date pickers mean it.
+ */
+export function toIsoUtc(node: INode, field: string, value: unknown, timeZone: string, itemIndex: number): string {
+	if (value instanceof Date) {
+		if (Number.isNaN(value.getTime())) throw inputError(node, field, 'is an invalid date', itemIndex);
+		return value.toISOString();
+	}
+	if (typeof value === 'object' && value !== null && typeof (value as { toISO?: unknown }).toISO === 'function') {
+		const iso = (value as { toISO: () => string | null }).toISO();
+		if (iso) return new Date(iso).toISOString();
+	}
+	const text = typeof value === 'string' ? value.trim() : typeof value === 'number' ? String(value) : '';
+	const problem = `"${text || String(value)}" is not a date; use the date picker or an ISO 8601 date such as 2026-02-24T20:59:00Z`;
+	if (!text || !/^\d{4}-\d{2}-\d{2}/.test(text)) throw inputError(node, field, problem, itemIndex);
+	const hasZone = /(Z|[+-]\d{2}:?\d{2})$/i.test(text);
+	const parsed = Date.parse(hasZone ? text : `${text.length === 10 ? `${text}T00:00:00` : text}Z`);
+	if (Number.isNaN(parsed)) throw inputError(node, field, problem, itemIndex);
+	if (hasZone) return new Date(parsed).toISOString();
+	const offset = zoneOffset(parsed, timeZone);
+	return new Date(parsed - offset).toISOString();
+}
+
+/** Reads an optional collection parameter as an object. */
+export function collection(ctx: IExecuteFunctions, name: string, itemIndex: number): IDataObject {
+	const value = ctx.getNodeParameter(name, itemIndex, {});
+	return typeof value === 'object' && value !== null ? (value as IDataObject) : {};
+}

@@ -1,0 +1,179 @@
+// Error wording in one place: every failure names the HTTP status, the server's
+// message, the request id and, for 403/404, the missing scope or the unknown id.
+import type { INode, JsonObject } from 'n8n-workflow';
+import { NodeApiError, NodeOperationError } from 'n8n-workflow';
+
+export interface RequestDescription {
+	method: string;
+	path: string;
+	/** What the request does, for messages: "list calls", "create a contact". */
+	action: string;
+	/** The scope the request needs, named on a 403. */
+	scope?: string;
+	/** The record a 404 means, e.g. { what: 'Call', id: '…' }. */
+	notFound?: { what: string; id: string };
+	itemIndex?: number;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+	return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The server's message from any of the body shapes InboundFlow may send. */
+export function serverMessage(body: unknown): string | undefined {
+	if (typeof body === 'string') {
+		const text = body.trim();
+		return text ? text.slice(0, 500) : undefined;
+	}
+	if (!isObject(body)) return undefined;
+	const error = body.error;
+	if (isObject(error) && typeof error.message === 'string') return error.message;
+	if (typeof error === 'string') return error;
+	if (typeof body.message === 'string') return body.message;
+	return undefined;
+}
+
+function errorCode(body: unknown): string | undefined {
+	if (isObject(body) && isObject(body.error) && typeof body.error.code === 'string') return body.error.code;
+	if (isObject(body) && typeof body.code === 'string') return body.code;
+	return undefined;
+}
+
+export function requestIdOf(body: unknown, headers: Record<string, unknown> = {}): string | undefined {
+	if (isObject(body)) {
+		if (isObject(body.meta) && typeof body.meta.request_id === 'string') return body.meta.request_id;
+		if (typeof body.request_id === 'string') return body.request_id;
+	}
+	const header = headers['x-request-id'];
+	return typeof header === 'string' ? header : undefined;
+}
+
+/** Removes the API key from any text, however it got there. */
+export function redact(text: string, secret: string | undefined): string {
+	if (!secret || secret.length < 4) return text;
+	return text.split(secret).join('[redacted]');
+}
+
+function summary(status: number, req: RequestDescription): { message: string; hint: string } {
+	switch (status) {
+		case 400:
+			return {
+				message: `InboundFlow refused the request to ${req.action} as invalid`,
+				hint: 'Check the values of the fields and filters named in the message.',
+			};
+		case 401:
+			return {
+				message: 'InboundFlow rejected the API key',
+				hint: 'Open the InboundFlow API credential and paste a valid key (Settings → API in InboundFlow).',
+			};
+		case 403:
+			return {
+				message: req.scope
+					? `The API key lacks the "${req.scope}" scope needed to ${req.action}`
+					: `The API key is not allowed to ${req.action}`,
+				hint: req.scope
+					? `Give the key the "${req.scope}" scope in InboundFlow (Settings → API), or use a key that has it.`
+					: 'Check the key’s scopes in InboundFlow (Settings → API).',
+			};
+		case 404:
+			return {
+				message: req.notFound
+					? `${req.notFound.what} "${req.notFound.id}" was not found`
+					: `InboundFlow has no ${req.method} ${req.path}`,
+				hint: req.notFound
+					? `Check the ${req.notFound.what} ID: it must be the id of an existing record of this account.`
+					: 'Check the Base URL of the credential.',
+			};
+		case 409:
+			return {
+				message: `InboundFlow reported a conflict while trying to ${req.action}`,
+				hint: 'A record with the same unique value exists already.',
+			};
+		case 429:
+			return {
+				message: `InboundFlow’s rate limit was still reached after waiting and retrying to ${req.action}`,
+				hint: 'InboundFlow allows 60 requests per minute per key, shared by every workflow using it. Run fewer workflows at once with this key, or lower their polling frequency.',
+			};
+		default:
+			return status >= 500
+				? {
+						message: `InboundFlow failed to ${req.action}`,
+						hint: 'The service had a problem; the node retried a few times. Try again later.',
+					}
+				: { message: `InboundFlow could not ${req.action}`, hint: '' };
+	}
+}
+
+/** Maps an HTTP error answer of InboundFlow to a NodeApiError. */
+export function apiError(
+	node: INode,
+	status: number,
+	body: unknown,
+	headers: Record<string, unknown>,
+	req: RequestDescription,
+	secret?: string,
+): NodeApiError {
+	const said = serverMessage(body);
+	const requestId = requestIdOf(body, headers);
+	const { message, hint } = summary(status, req);
+	const details = [`HTTP ${status}`];
+	if (said) details.push(`InboundFlow said: "${said}"`);
+	if (requestId) details.push(`request ID ${requestId}`);
+	const text = redact(`${message} (${details.join('; ')})`, secret);
+	const response: JsonObject = { httpCode: String(status), message: said ?? null, request_id: requestId ?? null };
+	const code = errorCode(body);
+	if (code) response.code = code;
+	return new NodeApiError(node, response, {
+		message: text,
+		description: redact(hint, secret),
+		httpCode: String(status),
+		itemIndex: req.itemIndex,
+	});
+}
+
+/** A response that arrived but is not what the documented API sends. */
+export function protocolError(node: INode, problem: string, req: RequestDescription, requestId?: string): NodeApiError {
+	const id = requestId ? ` (request ID ${requestId})` : '';
+	return new NodeApiError(
+		node,
+		{ message: problem, request_id: requestId ?? null },
+		{
+			message: `InboundFlow sent an unexpected answer while trying to ${req.action}: ${problem}${id}`,
+			description: 'The node stopped rather than guess. If it keeps happening, report it with the request ID.',
+			itemIndex: req.itemIndex,
+		},
+	);
+}
+
+export function networkError(
+	node: INode,
+	baseUrl: string,
+	code: string,
+	attempts: number,
+	req: RequestDescription,
+	secret?: string,
+): NodeApiError {
+	return new NodeApiError(
+		node,
+		{ message: code },
+		{
+			message: redact(
+				`Could not reach InboundFlow at ${baseUrl} to ${req.action} (${code}) after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
+				secret,
+			),
+			description:
+				req.method === 'GET'
+					? 'The connection failed and retries ran out. Check the Base URL and your network.'
+					: 'The connection failed after the request may have been sent, so it was not retried (it could have been applied). Check in InboundFlow before running it again.',
+			itemIndex: req.itemIndex,
+		},
+	);
+}
+
+/** A problem with a value the user entered, found before any request. */
+export function inputError(node: INode, field: string, problem: string, itemIndex?: number): NodeOperationError {
+	return new NodeOperationError(node, `${field}: ${problem}`, {
+		itemIndex,
+		description: `Fix the "${field}" field of this node (or the expression that fills it).`,
+	});
+}

@@ -1,0 +1,139 @@
+// Client-side pacing by InboundFlow's X-RateLimit-* headers, shared by every request
+// made with the same key in this n8n process, and the waits of the retry policy.
+
+export interface TransportSettings {
+	/** Retries of a GET after 502/503/504, a dropped connection or a malformed body. */
+	maxRetries: number;
+	/** Retries after a 429. */
+	maxRateLimitRetries: number;
+	/** First backoff step; doubles on each retry, with jitter. */
+	baseDelayMs: number;
+	maxDelayMs: number;
+	/** A 429 asking to wait longer than this fails at once, saying so. */
+	maxRetryAfterMs: number;
+	/** Documented window, used when the answer carries no X-RateLimit-Reset. */
+	windowMs: number;
+	timeoutMs: number;
+}
+
+export const DEFAULT_SETTINGS: TransportSettings = {
+	maxRetries: 4,
+	maxRateLimitRetries: 6,
+	baseDelayMs: 500,
+	maxDelayMs: 20_000,
+	maxRetryAfterMs: 120_000,
+	windowMs: 60_000,
+	timeoutMs: 30_000,
+};
+
+/** Mutable so the test suite and benchmarks can shorten the waits. */
+export const settings: TransportSettings = { ...DEFAULT_SETTINGS };
+
+interface Budget {
+	limit: number;
+	remaining: number;
+	/** Epoch ms at which the window resets, when the server says. */
+	resetAt?: number;
+	/** Epoch ms before which nothing may be sent (after a 429). */
+	blockedUntil?: number;
+}
+
+const budgets = new Map<string, Budget>();
+
+/** A short, non-reversible key for the budget map, so the API key is never stored in it. */
+export function budgetKey(baseUrl: string, apiKey: string): string {
+	let h = 0x811c9dc5;
+	const text = `${baseUrl}\n${apiKey}`;
+	for (let i = 0; i < text.length; i++) {
+		h ^= text.charCodeAt(i);
+		h = Math.imul(h, 0x01000193) >>> 0;
+	}
+	return h.toString(16);
+}
+
+export function resetBudgets(): void {
+	budgets.clear();
+}
+
+function header(headers: Record<string, unknown>, name: string): string | undefined {
+	const value = headers[name] ?? headers[name.toLowerCase()];
+	if (Array.isArray(value)) return String(value[0]);
+	return value === undefined || value === null ? undefined : String(value);
+}
+
+/** X-RateLimit-Reset as epoch ms: unix seconds, unix ms, or seconds from now. */
+export function parseReset(value: string | undefined, now: number): number | undefined {
+	if (value === undefined) return undefined;
+	const n = Number(value);
+	if (!Number.isFinite(n) || n < 0) return undefined;
+	if (n > 1e12) return n;
+	if (n > 1e9) return n * 1000;
+	return now + n * 1000;
+}
+
+/** Retry-After as a delay in ms: seconds, or an HTTP date. */
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+	if (value === undefined || value.trim() === '') return undefined;
+	const seconds = Number(value);
+	if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+	const date = Date.parse(value);
+	if (Number.isNaN(date)) return undefined;
+	return Math.max(0, date - now);
+}
+
+/** Records what a response says of the key's budget. */
+export function observe(key: string, headers: Record<string, unknown>, now: number): void {
+	const limit = Number(header(headers, 'x-ratelimit-limit'));
+	const remaining = Number(header(headers, 'x-ratelimit-remaining'));
+	if (!Number.isFinite(limit) || !Number.isFinite(remaining) || limit <= 0) return;
+	const previous = budgets.get(key);
+	budgets.set(key, {
+		limit,
+		remaining,
+		resetAt: parseReset(header(headers, 'x-ratelimit-reset'), now),
+		blockedUntil: previous?.blockedUntil,
+	});
+}
+
+/** After a 429: nothing more is sent with this key before `until`. */
+export function block(key: string, until: number): void {
+	const budget = budgets.get(key) ?? { limit: 0, remaining: 0 };
+	budget.remaining = 0;
+	budget.blockedUntil = Math.max(budget.blockedUntil ?? 0, until);
+	budgets.set(key, budget);
+}
+
+/**
+ * How long to wait before the next request with this key. Full speed while the
+ * window has room; near its end the last requests are spread until the reset, so
+ * that clients sharing the key rarely meet a 429; at zero, wait for the reset.
+ */
+export function delayBefore(key: string, now: number): number {
+	const budget = budgets.get(key);
+	if (!budget) return 0;
+	if (budget.blockedUntil !== undefined && now < budget.blockedUntil) return budget.blockedUntil - now;
+	if (budget.limit <= 0) return 0;
+	if (budget.resetAt !== undefined && now >= budget.resetAt) return 0;
+	const reserve = Math.max(1, Math.ceil(budget.limit * 0.05));
+	if (budget.remaining > reserve) return 0;
+	const untilReset = budget.resetAt !== undefined ? budget.resetAt - now : settings.windowMs;
+	if (budget.remaining <= 0) {
+		return budget.resetAt !== undefined ? untilReset + 25 : Math.ceil(settings.windowMs / budget.limit);
+	}
+	return Math.ceil(untilReset / (budget.remaining + 1));
+}
+
+/** Exponential backoff with jitter for retry number `attempt` (0-based). */
+export function backoff(attempt: number): number {
+	const ceiling = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** attempt);
+	return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/** How long to wait after a 429: Retry-After, else X-RateLimit-Reset, else backoff. */
+export function rateLimitDelay(headers: Record<string, unknown>, attempt: number, now: number): number {
+	const retryAfter = parseRetryAfter(header(headers, 'retry-after'), now);
+	if (retryAfter !== undefined) return Math.max(retryAfter, 50);
+	const reset = parseReset(header(headers, 'x-ratelimit-reset'), now);
+	if (reset !== undefined && reset > now) return reset - now + 25;
+	return backoff(attempt + 1);
+}

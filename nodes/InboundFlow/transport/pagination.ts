@@ -1,0 +1,100 @@
+// The one cursor pager, shared by every list operation and by the polling trigger.
+import type { IDataObject } from 'n8n-workflow';
+
+import { protocolError, type RequestDescription } from './errors';
+import { apiRequest, type InboundFlowContext } from './index';
+
+export const MAX_PAGE_SIZE = 100;
+/** A traversal longer than this is taken for a loop (a million records at 100 a page). */
+export const MAX_PAGES = 10_000;
+
+export interface ListRequest extends Omit<RequestDescription, 'method'> {
+	qs?: IDataObject;
+}
+
+export interface Page {
+	records: IDataObject[];
+	/** Cursor of the page after this one; undefined on the last page. */
+	nextCursor?: string;
+	requestId?: string;
+	/** Server time of the answer (meta.timestamp), when sent. */
+	serverTime?: string;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+	return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Yields the pages of a list, following next_cursor while has_more, with every
+ * filter on every page. `limit` stops early: no page asks for more than is still
+ * needed. Stops with a clear error on a repeated cursor, on has_more with an empty
+ * page or without a cursor, and after MAX_PAGES pages.
+ */
+export async function* paginate(
+	this: InboundFlowContext,
+	req: ListRequest,
+	options: { limit?: number; cursor?: string; pageSize?: number } = {},
+): AsyncGenerator<Page> {
+	const node = this.getNode();
+	const pageSize = Math.min(MAX_PAGE_SIZE, Math.max(1, options.pageSize ?? MAX_PAGE_SIZE));
+	const seen = new Set<string>();
+	let cursor = options.cursor;
+	let remaining = options.limit ?? Infinity;
+	const description = { ...req, method: 'GET' };
+
+	for (let pages = 0; remaining > 0; pages++) {
+		if (pages >= MAX_PAGES) {
+			throw protocolError(node, `more than ${MAX_PAGES} pages; stopped to avoid an endless loop`, description);
+		}
+		const qs: IDataObject = { ...req.qs, limit: Math.min(pageSize, remaining) };
+		if (cursor) qs.cursor = cursor;
+		const response = await apiRequest.call(this, { ...description, method: 'GET', qs });
+		const body = response.body;
+		if (!isObject(body) || !Array.isArray(body.data)) {
+			throw protocolError(node, 'a list answer without a "data" array', description, response.requestId);
+		}
+		const records = body.data.filter(isObject) as IDataObject[];
+		const hasMore = body.has_more === true;
+		const next = typeof body.next_cursor === 'string' && body.next_cursor !== '' ? body.next_cursor : undefined;
+		const meta = isObject(body.meta) ? body.meta : {};
+		const page: Page = {
+			records,
+			requestId: response.requestId,
+			serverTime: typeof meta.timestamp === 'string' ? meta.timestamp : undefined,
+		};
+		if (hasMore) {
+			if (records.length === 0) {
+				throw protocolError(node, 'an empty page that says more pages follow (has_more: true)', description, response.requestId);
+			}
+			if (!next) {
+				throw protocolError(node, 'has_more: true without a next_cursor', description, response.requestId);
+			}
+			if (next === cursor || seen.has(next)) {
+				throw protocolError(node, 'the same next_cursor twice; stopped to avoid an endless loop', description, response.requestId);
+			}
+			if (cursor) seen.add(cursor);
+			page.nextCursor = next;
+		}
+		remaining -= records.length;
+		yield page;
+		if (!page.nextCursor) return;
+		cursor = page.nextCursor;
+	}
+}
+
+/** Collects the records of a list, up to `limit` (all when undefined). */
+export async function collect(
+	this: InboundFlowContext,
+	req: ListRequest,
+	limit?: number,
+): Promise<IDataObject[]> {
+	const out: IDataObject[] = [];
+	for await (const page of paginate.call(this, req, { limit })) {
+		for (const record of page.records) {
+			if (limit !== undefined && out.length >= limit) return out;
+			out.push(record);
+		}
+	}
+	return out;
+}

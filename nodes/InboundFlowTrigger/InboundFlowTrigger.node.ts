@@ -1,0 +1,163 @@
+import type {
+	IDataObject,
+	INodeExecutionData,
+	INodeProperties,
+	INodeType,
+	INodeTypeDescription,
+	IPollFunctions,
+} from 'n8n-workflow';
+import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+
+import { APPOINTMENT_STATUSES } from '../InboundFlow/actions/appointment';
+import { CALL_STATUSES } from '../InboundFlow/actions/call';
+import { statusFilter } from '../InboundFlow/actions/common';
+import { LEAD_STATUSES, urgencyFilter } from '../InboundFlow/actions/lead';
+import type { ListRequest } from '../InboundFlow/transport/pagination';
+import { newestRecord, pollRecords } from './poller';
+
+interface EventSpec {
+	name: string;
+	noun: string;
+	path: string;
+	scope: string;
+	filters: INodeProperties[];
+}
+
+export const EVENTS: Record<string, EventSpec> = {
+	newCall: {
+		name: 'New Call',
+		noun: 'call',
+		path: '/v1/calls',
+		scope: 'calls:read',
+		filters: [statusFilter('calls', CALL_STATUSES)],
+	},
+	newLead: {
+		name: 'New Lead',
+		noun: 'lead',
+		path: '/v1/leads',
+		scope: 'leads:read',
+		filters: [statusFilter('leads', LEAD_STATUSES), urgencyFilter],
+	},
+	newAppointment: {
+		name: 'New Appointment',
+		noun: 'appointment',
+		path: '/v1/appointments',
+		scope: 'appointments:read',
+		filters: [statusFilter('appointments', APPOINTMENT_STATUSES)],
+	},
+	newContact: { name: 'New Contact', noun: 'contact', path: '/v1/contacts', scope: 'contacts:read', filters: [] },
+};
+
+function filterProperties(): INodeProperties[] {
+	return Object.entries(EVENTS)
+		.filter(([, spec]) => spec.filters.length > 0)
+		.map(([event, spec]) => ({
+			displayName: 'Filters',
+			name: `${event}Filters`,
+			type: 'collection',
+			placeholder: 'Add Filter',
+			default: {},
+			displayOptions: { show: { event: [event] } },
+			options: spec.filters,
+		}));
+}
+
+/** A stable key of the settings a state belongs to. */
+function settingsKey(event: string, filters: IDataObject): string {
+	const sorted = Object.keys(filters)
+		.sort()
+		.map((k) => [k, filters[k]]);
+	return JSON.stringify([event, sorted]);
+}
+
+export class InboundFlowTrigger implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'InboundFlow Trigger',
+		name: 'inboundFlowTrigger',
+		icon: { light: 'file:inboundflow.svg', dark: 'file:inboundflow.dark.svg' },
+		group: ['trigger'],
+		version: 1,
+		subtitle: '={{$parameter["event"]}}',
+		description: 'Starts the workflow when InboundFlow has a new call, lead, appointment or contact',
+		defaults: { name: 'InboundFlow Trigger' },
+		polling: true,
+		inputs: [],
+		outputs: [NodeConnectionTypes.Main],
+		credentials: [{ name: 'inboundFlowApi', required: true }],
+		properties: [
+			{
+				displayName: 'Event',
+				name: 'event',
+				type: 'options',
+				noDataExpression: true,
+				default: 'newLead',
+				options: Object.entries(EVENTS).map(([value, spec]) => ({
+					name: spec.name,
+					value,
+					description: `Triggers on every new ${spec.noun}`,
+				})),
+			},
+			...filterProperties(),
+			{
+				displayName: 'Options',
+				name: 'options',
+				type: 'collection',
+				placeholder: 'Add Option',
+				default: {},
+				options: [
+					{
+						displayName: 'Emit Records From the Last Hours on First Run',
+						name: 'firstRunHours',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 0,
+						description:
+							'On activation the trigger normally starts from now and emits nothing old. Set a number of hours to also emit the records created in that many hours before activation.',
+					},
+					{
+						displayName: 'Max Records per Poll',
+						name: 'maxPerPoll',
+						type: 'number',
+						typeOptions: { minValue: 100 },
+						default: 1000,
+						description:
+							'After a long pause (e.g. n8n was down) the backlog is fetched in portions of this size, one per poll, without losing any',
+					},
+				],
+			},
+		],
+	};
+
+	async poll(this: IPollFunctions): Promise<INodeExecutionData[][] | null> {
+		const event = this.getNodeParameter('event') as string;
+		const spec = EVENTS[event];
+		if (!spec) throw new NodeOperationError(this.getNode(), `Event: "${event}" is not a supported event`);
+		const filters = spec.filters.length
+			? ((this.getNodeParameter(`${event}Filters`, {}) as IDataObject) ?? {})
+			: {};
+		const options = this.getNodeParameter('options', {}) as IDataObject;
+		const qs: IDataObject = {};
+		for (const [name, value] of Object.entries(filters)) if (value !== '' && value !== undefined) qs[name] = value;
+		const req: ListRequest = { path: spec.path, qs, scope: spec.scope, action: `list ${spec.noun}s` };
+
+		if (this.getMode() === 'manual') {
+			const sample = await newestRecord.call(this, req);
+			if (!sample) {
+				throw new NodeOperationError(this.getNode(), `InboundFlow has no ${spec.noun} matching these filters yet`, {
+					description: `Once there is one (e.g. after a test call to your InboundFlow number), "Fetch Test Event" shows the newest ${spec.noun} as a sample.`,
+				});
+			}
+			return [this.helpers.returnJsonArray([sample])];
+		}
+
+		const staticData = this.getWorkflowStaticData('node');
+		const budgetMs = typeof this.getPollBudgetMs === 'function' ? this.getPollBudgetMs() : 5 * 60_000;
+		const { records, state } = await pollRecords.call(this, req, settingsKey(event, qs), staticData.state, {
+			maxPerPoll: Math.max(100, Number(options.maxPerPoll ?? 1000)),
+			firstRunHours: Math.max(0, Number(options.firstRunHours ?? 0)),
+			budgetMs,
+		});
+		staticData.state = state as unknown as IDataObject;
+		return records.length ? [this.helpers.returnJsonArray(records)] : null;
+	}
+}

@@ -1,0 +1,322 @@
+// Runs our nodes inside n8n-core's own execution contexts (ExecuteContext,
+// PollContext, WebhookContext) over a real n8n-workflow Workflow, with HTTP going
+// through n8n's real httpRequestWithAuthentication to the local emulator.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { ExecuteContext, PollContext, WebhookContext } from 'n8n-core';
+import type {
+	ICredentialDataDecryptedObject,
+	ICredentialType,
+	IDataObject,
+	IHttpRequestOptions,
+	INode,
+	INodeExecutionData,
+	INodeType,
+	INodeTypes,
+	IRunExecutionData,
+	IWebhookData,
+	IWorkflowExecuteAdditionalData,
+	WorkflowExecuteMode,
+} from 'n8n-workflow';
+import { Workflow } from 'n8n-workflow';
+
+import { InboundFlowApi } from '../credentials/InboundFlowApi.credentials';
+import { InboundFlowWebhookApi } from '../credentials/InboundFlowWebhookApi.credentials';
+import { FULL_KEY, startEmulator, type EmulatorOptions, type InboundFlowEmulator } from '../emulator/server';
+import { InboundFlow } from '../nodes/InboundFlow/InboundFlow.node';
+import { resetBudgets, settings } from '../nodes/InboundFlow/transport/pacing';
+import { InboundFlowTrigger } from '../nodes/InboundFlowTrigger/InboundFlowTrigger.node';
+import { InboundFlowWebhookTrigger } from '../nodes/InboundFlowWebhookTrigger/InboundFlowWebhookTrigger.node';
+
+export const NODE_TYPES: Record<string, INodeType> = {
+	'n8n-nodes-inboundflow.inboundFlow': new InboundFlow(),
+	'n8n-nodes-inboundflow.inboundFlowTrigger': new InboundFlowTrigger(),
+	'n8n-nodes-inboundflow.inboundFlowWebhookTrigger': new InboundFlowWebhookTrigger(),
+};
+const CREDENTIAL_TYPES: Record<string, ICredentialType> = {
+	inboundFlowApi: new InboundFlowApi(),
+	inboundFlowWebhookApi: new InboundFlowWebhookApi(),
+};
+
+/** Short waits, so retry tests take milliseconds; restored by `restoreTimings`. */
+export function fastTimings(): void {
+	Object.assign(settings, { baseDelayMs: 5, maxDelayMs: 50, timeoutMs: 5000 });
+	resetBudgets();
+}
+
+export function restoreTimings(): void {
+	Object.assign(settings, { baseDelayMs: 500, maxDelayMs: 20_000, timeoutMs: 30_000 });
+	resetBudgets();
+}
+
+class TestNodeTypes implements INodeTypes {
+	getByName(type: string): INodeType {
+		return NODE_TYPES[type];
+	}
+
+	getByNameAndVersion(type: string): INodeType {
+		return NODE_TYPES[type];
+	}
+
+	getKnownTypes() {
+		return {};
+	}
+}
+
+/** What n8n's CredentialsHelper does for a generic `authenticate` block. */
+class TestCredentialsHelper {
+	constructor(private data: Record<string, ICredentialDataDecryptedObject>) {}
+
+	getParentTypes(): string[] {
+		return [];
+	}
+
+	isCredentialUsableByNode(): boolean {
+		return true;
+	}
+
+	getCredentialsProperties(type: string) {
+		return CREDENTIAL_TYPES[type]?.properties ?? [];
+	}
+
+	async getDecrypted(_additional: unknown, _nodeCredentials: unknown, type: string) {
+		const data = this.data[type];
+		if (!data) throw new Error(`no test credential of type ${type}`);
+		return { ...data };
+	}
+
+	async preAuthentication() {
+		return undefined;
+	}
+
+	async authenticate(
+		credentials: ICredentialDataDecryptedObject,
+		type: string,
+		options: IHttpRequestOptions,
+		workflow: Workflow,
+		node: INode,
+	): Promise<IHttpRequestOptions> {
+		const authenticate = CREDENTIAL_TYPES[type]?.authenticate;
+		if (!authenticate || typeof authenticate !== 'object' || authenticate.type !== 'generic') return options;
+		const resolve = (value: string) =>
+			String(
+				workflow.expression.getSimpleParameterValue(node, value, 'internal', { $credentials: credentials }, undefined, ''),
+			);
+		const out: IHttpRequestOptions = { ...options, headers: { ...options.headers } };
+		for (const [key, value] of Object.entries(authenticate.properties.headers ?? {})) {
+			out.headers![resolve(key)] = resolve(String(value));
+		}
+		return out;
+	}
+}
+
+export interface Credentials {
+	apiKey?: string;
+	baseUrl?: string;
+	signingSecret?: string;
+}
+
+function makeWorkflow(node: INode, staticData: IDataObject = {}): Workflow {
+	return new Workflow({
+		id: 'test-workflow',
+		name: 'test',
+		nodes: [node],
+		connections: {},
+		active: false,
+		nodeTypes: new TestNodeTypes(),
+		staticData,
+	});
+}
+
+function makeNode(type: string, parameters: IDataObject, credentials: Credentials): INode {
+	const nodeCredentials: INode['credentials'] = {};
+	if (credentials.apiKey !== undefined) nodeCredentials.inboundFlowApi = { id: '1', name: 'InboundFlow account' };
+	if (credentials.signingSecret !== undefined) {
+		nodeCredentials.inboundFlowWebhookApi = { id: '2', name: 'InboundFlow webhook' };
+	}
+	return {
+		id: 'node-1',
+		name: 'InboundFlow',
+		type: `n8n-nodes-inboundflow.${type}`,
+		typeVersion: 1,
+		position: [0, 0],
+		parameters: parameters as INode['parameters'],
+		credentials: nodeCredentials,
+	};
+}
+
+function additional(credentials: Credentials, extra: Partial<IWorkflowExecuteAdditionalData> = {}) {
+	const data: Record<string, ICredentialDataDecryptedObject> = {};
+	if (credentials.apiKey !== undefined) {
+		data.inboundFlowApi = { apiKey: credentials.apiKey, baseUrl: credentials.baseUrl ?? '' };
+	}
+	if (credentials.signingSecret !== undefined) data.inboundFlowWebhookApi = { signingSecret: credentials.signingSecret };
+	return {
+		credentialsHelper: new TestCredentialsHelper(data),
+		executionId: 'test-execution',
+		restApiUrl: 'http://localhost:5678/rest',
+		webhookBaseUrl: 'http://localhost:5678/webhook',
+		webhookTestBaseUrl: 'http://localhost:5678/webhook-test',
+		webhookWaitingBaseUrl: 'http://localhost:5678/webhook-waiting',
+		formWaitingBaseUrl: 'http://localhost:5678/form-waiting',
+		variables: {},
+		...extra,
+	} as unknown as IWorkflowExecuteAdditionalData;
+}
+
+export interface ExecuteOptions {
+	credentials: Credentials;
+	items?: IDataObject[];
+	continueOnFail?: boolean;
+	mode?: WorkflowExecuteMode;
+}
+
+/** Runs the action node's execute() in an n8n-core ExecuteContext. */
+export async function executeNode(parameters: IDataObject, options: ExecuteOptions): Promise<INodeExecutionData[][]> {
+	const node = makeNode('inboundFlow', parameters, options.credentials);
+	if (options.continueOnFail) node.onError = 'continueRegularOutput';
+	const workflow = makeWorkflow(node);
+	const items: INodeExecutionData[] = (options.items ?? [{}]).map((json) => ({ json }));
+	const inputData = { main: [items] };
+	const runExecutionData = { resultData: { runData: {} } } as unknown as IRunExecutionData;
+	const context = new ExecuteContext(
+		workflow,
+		node,
+		additional(options.credentials),
+		options.mode ?? 'manual',
+		runExecutionData,
+		0,
+		items,
+		inputData,
+		{ node, data: inputData, source: null },
+		[],
+	);
+	const result = await NODE_TYPES[node.type].execute!.call(context);
+	return result as INodeExecutionData[][];
+}
+
+export interface PollOptions {
+	credentials: Credentials;
+	/** The node's static data; kept by the caller between polls, as n8n keeps it. */
+	staticData: IDataObject;
+	mode?: WorkflowExecuteMode;
+	pollBudgetMs?: number;
+}
+
+/** Runs the polling trigger's poll() in an n8n-core PollContext. */
+export async function poll(parameters: IDataObject, options: PollOptions): Promise<INodeExecutionData[][] | null> {
+	const node = makeNode('inboundFlowTrigger', parameters, options.credentials);
+	const workflow = makeWorkflow(node);
+	const context = new PollContext(
+		workflow,
+		node,
+		additional(options.credentials),
+		options.mode ?? 'trigger',
+		'activate',
+		undefined,
+		undefined,
+		undefined,
+		undefined,
+		() => options.staticData,
+		() => options.pollBudgetMs ?? 5 * 60_000,
+	);
+	return await NODE_TYPES[node.type].poll!.call(context);
+}
+
+export interface WebhookServer {
+	url: string;
+	/** What the node emitted, one entry per request that produced workflow data. */
+	emitted: INodeExecutionData[][][];
+	staticData: IDataObject;
+	close(): Promise<void>;
+}
+
+/**
+ * Serves the webhook trigger on a real local port, as n8n's webhook server does:
+ * raw body kept, JSON parsed, the node's webhook() run in an n8n-core WebhookContext.
+ */
+export async function serveWebhook(parameters: IDataObject, credentials: Credentials): Promise<WebhookServer> {
+	const node = makeNode('inboundFlowWebhookTrigger', parameters, credentials);
+	const staticData: IDataObject = {};
+	const workflow = makeWorkflow(node, { [`node:${node.name}`]: staticData });
+	const emitted: INodeExecutionData[][][] = [];
+	const server = http.createServer((req, res) => {
+		const chunks: Buffer[] = [];
+		req.on('data', (c: Buffer) => chunks.push(c));
+		req.on('end', () => {
+			const rawBody = Buffer.concat(chunks);
+			let body: unknown = {};
+			try {
+				body = rawBody.length ? JSON.parse(rawBody.toString('utf8')) : {};
+			} catch {
+				body = {};
+			}
+			const request = Object.assign(req, { rawBody, body, params: {}, query: {} });
+			const response = Object.assign(res, {
+				status(code: number) {
+					res.statusCode = code;
+					return response;
+				},
+				json(value: unknown) {
+					res.setHeader('content-type', 'application/json');
+					res.end(JSON.stringify(value));
+				},
+				send(value: unknown) {
+					res.end(typeof value === 'string' ? value : JSON.stringify(value));
+				},
+			});
+			const webhookData = {
+				httpMethod: 'POST',
+				node: node.name,
+				path: 'inboundflow',
+				webhookDescription: { name: 'default', httpMethod: 'POST', path: 'inboundflow' },
+				workflowId: workflow.id,
+				workflowExecuteAdditionalData: {},
+			} as unknown as IWebhookData;
+			const context = new WebhookContext(
+				workflow,
+				node,
+				additional(credentials, { httpRequest: request, httpResponse: response } as never),
+				'webhook',
+				webhookData,
+				[],
+				null,
+			);
+			NODE_TYPES[node.type].webhook!.call(context).then(
+				(result) => {
+					if (result.workflowData) emitted.push(result.workflowData);
+					if (result.noWebhookResponse) return;
+					res.statusCode = 200;
+					res.setHeader('content-type', 'application/json');
+					res.end(JSON.stringify(result.webhookResponse ?? { message: 'Workflow was started' }));
+				},
+				(error: Error) => {
+					res.statusCode = 500;
+					res.end(JSON.stringify({ message: error.message }));
+				},
+			);
+		});
+	});
+	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+	const { port } = server.address() as AddressInfo;
+	return {
+		url: `http://127.0.0.1:${port}/webhook`,
+		emitted,
+		staticData,
+		close: async () => await new Promise<void>((resolve) => server.close(() => resolve())),
+	};
+}
+
+/** An emulator per test file, plus credentials pointing at it. */
+export async function withEmulator(options: EmulatorOptions = {}): Promise<{
+	emulator: InboundFlowEmulator;
+	credentials: Credentials;
+}> {
+	const emulator = await startEmulator(options);
+	return { emulator, credentials: { apiKey: FULL_KEY, baseUrl: emulator.url } };
+}
+
+export function json(output: INodeExecutionData[][] | null): IDataObject[] {
+	return (output?.[0] ?? []).map((item) => item.json);
+}
