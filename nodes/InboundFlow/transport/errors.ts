@@ -145,6 +145,24 @@ export function protocolError(node: INode, problem: string, req: RequestDescript
 	);
 }
 
+const CONNECTION_WORDS: Record<string, string> = {
+	ECONNREFUSED: 'the connection was refused',
+	ECONNRESET: 'the connection was dropped',
+	ECONNABORTED: 'the connection was aborted',
+	ETIMEDOUT: 'the request timed out',
+	ESOCKETTIMEDOUT: 'the request timed out',
+	ENOTFOUND: 'the host name was not found',
+	EAI_AGAIN: 'the host name could not be resolved',
+	EHOSTUNREACH: 'the host is unreachable',
+	ENETUNREACH: 'the network is unreachable',
+	EPIPE: 'the connection was closed while sending',
+};
+
+/**
+ * The connection failed. The message says what happened in words: n8n's NodeApiError
+ * replaces any message containing an error code with a generic text, so the code
+ * itself goes into the description.
+ */
 export function networkError(
 	node: INode,
 	baseUrl: string,
@@ -153,18 +171,20 @@ export function networkError(
 	req: RequestDescription,
 	secret?: string,
 ): NodeApiError {
+	const what = CONNECTION_WORDS[code] ?? 'the connection failed';
+	const advice =
+		req.method === 'GET'
+			? 'Retries ran out. Check the Base URL of the credential and your network.'
+			: 'It was not retried: the request may have reached InboundFlow and been applied. Check in InboundFlow before running it again.';
 	return new NodeApiError(
 		node,
-		{ message: code },
+		{ reason: 'connection' },
 		{
 			message: redact(
-				`Could not reach InboundFlow at ${baseUrl} to ${req.action} (${code}) after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
+				`Could not reach InboundFlow at ${baseUrl} to ${req.action}: ${what}, after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
 				secret,
 			),
-			description:
-				req.method === 'GET'
-					? 'The connection failed and retries ran out. Check the Base URL and your network.'
-					: 'The connection failed after the request may have been sent, so it was not retried (it could have been applied). Check in InboundFlow before running it again.',
+			description: redact(`${advice} (error code: ${code})`, secret),
 			itemIndex: req.itemIndex,
 		},
 	);

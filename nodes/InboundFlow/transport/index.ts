@@ -172,7 +172,7 @@ export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Pro
 			const code = connectionErrorCode(error);
 			if (code === undefined) {
 				const message = error instanceof Error ? error.message : String(error);
-				throw networkError(node, baseUrl, redact(message, apiKey), retries + 1, req, apiKey);
+				throw networkError(node, baseUrl, redact(message, apiKey).slice(0, 200), retries + 1, req, apiKey);
 			}
 			const retriable = idempotent || NOT_SENT_CODES.has(code);
 			if (retriable && retries < settings.maxRetries) {

@@ -1,0 +1,278 @@
+// Transport and pager, through the action node in n8n-core contexts, over real HTTP.
+import type { IDataObject } from 'n8n-workflow';
+
+import type { ErrorShape, InboundFlowEmulator } from '../emulator/server';
+import { settings } from '../nodes/InboundFlow/transport/pacing';
+import { executeNode, fastTimings, json, restoreTimings, withEmulator, type Credentials } from './helpers';
+
+let emulator: InboundFlowEmulator;
+let credentials: Credentials;
+
+beforeAll(async () => {
+	({ emulator, credentials } = await withEmulator({ seed: { calls: 250, contacts: 5 } }));
+});
+afterAll(async () => await emulator.stop());
+beforeEach(() => {
+	emulator.reset();
+	fastTimings();
+});
+afterAll(restoreTimings);
+
+const account = { resource: 'account', operation: 'get' };
+const allCalls = (extra: IDataObject = {}) => ({ resource: 'call', operation: 'getAll', returnAll: true, ...extra });
+const getCall = (callId: string) => ({ resource: 'call', operation: 'get', callId });
+
+async function failure(parameters: IDataObject, creds: Credentials = credentials): Promise<Error & IDataObject> {
+	try {
+		await executeNode(parameters, { credentials: creds });
+	} catch (error) {
+		return error as Error & IDataObject;
+	}
+	throw new Error('expected the node to fail');
+}
+
+function text(error: Error & IDataObject): string {
+	return `${error.message}\n${String(error.description ?? '')}`;
+}
+
+describe('credential and authentication', () => {
+	it('sends the key as a bearer token, and a wrong key fails with "rejected"', async () => {
+		expect(json(await executeNode(account, { credentials }))[0].organization_name).toBe('Dave Auto Shop');
+		const error = await failure(account, { ...credentials, apiKey: 'sk_live_wrong_key_1234567890' });
+		expect(error.message).toMatch(/rejected the API key/);
+		expect(error.message).toMatch(/HTTP 401/);
+	});
+
+	it('never shows the API key in an error, even when the server echoes it', async () => {
+		const key = credentials.apiKey!;
+		emulator.inject({ kind: 'status', status: 500, message: `bad key ${key}`, times: 10 });
+		const error = await failure(account);
+		expect(JSON.stringify({ m: error.message, d: error.description, c: error.context })).not.toContain(key);
+		expect(error.message).toContain('[redacted]');
+	});
+
+	it('refuses an http:// base URL other than localhost before sending anything', async () => {
+		const error = await failure(account, { ...credentials, baseUrl: 'http://api.example.com' });
+		expect(error.message).toMatch(/^Base URL: "http:\/\/api.example.com" uses http:\/\//);
+		expect(emulator.requests).toHaveLength(0);
+	});
+
+	it('accepts a trailing slash on the base URL', async () => {
+		await executeNode(account, { credentials: { ...credentials, baseUrl: `${emulator.url}/` } });
+		expect(emulator.requests[0].path).toBe('/v1/me');
+	});
+});
+
+describe('responses', () => {
+	it.each([true, false])('unwraps single objects whether wrapped in data or not (wrapSingle=%s)', async (wrapSingle) => {
+		emulator.configure({ wrapSingle });
+		const id = emulator.records.calls[0].id;
+		const [call] = json(await executeNode(getCall(id), { credentials }));
+		expect(call.id).toBe(id);
+		expect(Array.isArray(call.messages)).toBe(true);
+	});
+
+	const shapes: Array<[ErrorShape, boolean]> = [
+		['nested', true],
+		['message', true],
+		['string', true],
+		['text', true],
+		['empty', false],
+	];
+	it.each(shapes)('names status, server message and request id for error body shape %s', async (shape, hasMessage) => {
+		emulator.configure({ errorShape: shape });
+		const missing = '11111111-2222-4333-8444-555555555555';
+		const error = await failure(getCall(missing));
+		expect(error.message).toContain('HTTP 404');
+		expect(error.message).toContain(`Call "${missing}" was not found`);
+		expect(error.message).toMatch(/request ID req_[0-9a-f]{12}/);
+		if (hasMessage) expect(error.message).toContain(`InboundFlow said: "Call not found: ${missing}"`);
+	});
+
+	it('names the missing scope on a 403', async () => {
+		const error = await failure(allCalls(), { ...credentials, apiKey: 'sk_test_nocalls_0123456789abc' });
+		expect(error.message).toMatch(/lacks the "calls:read" scope needed to list calls \(HTTP 403/);
+	});
+
+	it('retries a malformed JSON body on GET, then succeeds', async () => {
+		emulator.inject({ kind: 'malformed', path: '/v1/me' });
+		expect(json(await executeNode(account, { credentials }))[0].plan).toBe('Starter Plan');
+		expect(emulator.requests).toHaveLength(2);
+	});
+
+	it('fails clearly when the body stays malformed', async () => {
+		emulator.inject({ kind: 'malformed', path: '/v1/me', times: 20 });
+		const error = await failure(account);
+		expect(error.message).toMatch(/unexpected answer.*not valid JSON \(HTTP 200\)/);
+		expect(emulator.requests).toHaveLength(settings.maxRetries + 1);
+	});
+});
+
+describe('retries', () => {
+	it.each([502, 503, 504])('retries a GET after %i, bounded', async (status) => {
+		emulator.inject({ kind: 'status', status, times: 2 });
+		await executeNode(account, { credentials });
+		expect(emulator.requests.map((r) => r.status)).toEqual([status, status, 200]);
+	});
+
+	it('gives up after maxRetries and names the status', async () => {
+		emulator.inject({ kind: 'status', status: 503, times: 100 });
+		const error = await failure(account);
+		expect(error.message).toMatch(/failed to get the account \(HTTP 503/);
+		expect(emulator.requests).toHaveLength(settings.maxRetries + 1);
+	});
+
+	it('does not retry a 500 or a 400', async () => {
+		emulator.inject({ kind: 'status', status: 500 });
+		await failure(account);
+		expect(emulator.requests).toHaveLength(1);
+	});
+
+	it('retries a GET after a dropped connection', async () => {
+		emulator.inject({ kind: 'drop', path: '/v1/me' });
+		await executeNode(account, { credentials });
+		expect(emulator.requests.map((r) => r.status)).toEqual([-1, 200]);
+	});
+
+	it('reports an unreachable server after bounded retries', async () => {
+		const error = await failure(account, { ...credentials, baseUrl: 'http://127.0.0.1:9' });
+		expect(error.message).toBe(
+			'Could not reach InboundFlow at http://127.0.0.1:9 to get the account: the connection was refused, after 5 attempts',
+		);
+		expect(String(error.description)).toContain('ECONNREFUSED');
+	});
+
+	it.each([
+		['seconds', 1 as number | 'date'],
+		['an HTTP date', 'date' as number | 'date'],
+	])('waits Retry-After given in %s on a 429', async (_label, retryAfter) => {
+		emulator.inject({ kind: 'status', status: 429, retryAfter });
+		const started = Date.now();
+		await executeNode(account, { credentials });
+		expect(emulator.requests.map((r) => r.status)).toEqual([429, 200]);
+		expect(Date.now() - started).toBeGreaterThanOrEqual(retryAfter === 'date' ? 0 : 950);
+	});
+
+	it('backs off on a 429 without Retry-After, and fails clearly when 429s persist', async () => {
+		emulator.inject({ kind: 'status', status: 429, retryAfter: null, times: 100 });
+		const error = await failure(account);
+		expect(error.message).toMatch(/rate limit was still reached after waiting and retrying.*HTTP 429/);
+		expect(emulator.requests).toHaveLength(settings.maxRateLimitRetries + 1);
+	});
+
+	it('fails at once when Retry-After asks for longer than it may wait', async () => {
+		emulator.inject({ kind: 'status', status: 429, retryAfter: 3600 });
+		const error = await failure(account);
+		expect(error.message).toContain('HTTP 429');
+		expect(emulator.requests).toHaveLength(1);
+	});
+});
+
+describe('POST is never repeated when it may have been applied', () => {
+	const create = { resource: 'contact', operation: 'create', phone: '+14155550123', options: { ifPhoneExists: 'create' } };
+
+	it('does not retry after the server applied it and dropped the connection', async () => {
+		const before = emulator.records.contacts.length;
+		emulator.inject({ kind: 'applyThenDrop', method: 'POST' });
+		const error = await failure(create);
+		expect(error.message).toMatch(/Could not reach InboundFlow .*: the connection was dropped, after 1 attempt$/);
+		expect(String(error.description)).toMatch(/not retried: the request may have reached InboundFlow/);
+		expect(emulator.apiRequests({ method: 'POST' })).toHaveLength(1);
+		expect(emulator.records.contacts.length).toBe(before + 1);
+	});
+
+	it('does not retry a POST after a 502', async () => {
+		emulator.inject({ kind: 'applyThenStatus', status: 502, method: 'POST' });
+		await failure(create);
+		expect(emulator.apiRequests({ method: 'POST' })).toHaveLength(1);
+	});
+
+	it('retries a POST after a 429, which proves nothing was applied', async () => {
+		emulator.inject({ kind: 'status', status: 429, retryAfter: 1, method: 'POST' });
+		const [contact] = json(await executeNode(create, { credentials }));
+		expect(contact.phone).toBe('+14155550123');
+		expect(emulator.apiRequests({ method: 'POST' }).map((r) => r.status)).toEqual([429, 201]);
+		expect(emulator.records.contacts.filter((c) => c.phone === '+14155550123')).toHaveLength(1);
+	});
+});
+
+describe('pacing by X-RateLimit headers', () => {
+	it('slows down before the limit instead of meeting a 429', async () => {
+		emulator.configure({ rateLimit: { limit: 5, windowMs: 1000 } });
+		const started = Date.now();
+		// 12 items, one request each, against 5 requests per one-second window.
+		const out = await executeNode(account, { credentials, items: Array.from({ length: 12 }, () => ({})) });
+		expect(json(out)).toHaveLength(12);
+		expect(emulator.requests.filter((r) => r.status === 429)).toHaveLength(0);
+		expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+	});
+
+	it('meets 429s without pacing (the check above is not vacuous)', async () => {
+		emulator.configure({ rateLimit: { limit: 5, windowMs: 1000 } });
+		const results = await Promise.all(
+			Array.from({ length: 8 }, () => fetch(`${emulator.url}/v1/me`, { headers: { authorization: `Bearer ${credentials.apiKey}` } })),
+		);
+		expect(results.filter((r) => r.status === 429).length).toBeGreaterThan(0);
+	});
+
+	it('without X-RateLimit-Reset, still completes (429s answered by Retry-After)', async () => {
+		emulator.configure({ rateLimit: { limit: 4, windowMs: 1000 }, sendReset: false });
+		Object.assign(settings, { windowMs: 1000 });
+		try {
+			const out = await executeNode({ ...allCalls(), returnAll: false, limit: 250 }, { credentials });
+			expect(json(out)).toHaveLength(250);
+		} finally {
+			Object.assign(settings, { windowMs: 60_000 });
+		}
+	});
+});
+
+describe('pager', () => {
+	it('follows cursors with every filter on every page, 100 per page', async () => {
+		const since = '2000-01-01T00:00:00.000Z';
+		const out = await executeNode(
+			allCalls({ simplify: false, filters: { createdAfter: since, status: 'completed' } }),
+			{ credentials },
+		);
+		const expected = emulator.records.calls.filter((c) => c.status === 'completed');
+		expect(json(out).map((c) => c.id).sort()).toEqual(expected.map((c) => c.id).sort());
+		const pages = emulator.requests;
+		expect(pages).toHaveLength(Math.ceil(expected.length / 100) || 1);
+		for (const [index, page] of pages.entries()) {
+			expect(page.query).toMatchObject({ since, status: 'completed', limit: '100' });
+			expect(Boolean(page.query.cursor)).toBe(index > 0);
+		}
+	});
+
+	it.each([
+		[1, 1],
+		[99, 1],
+		[100, 1],
+		[101, 2],
+		[250, 3],
+		[1000, 3],
+	])('Limit %i returns min(limit, all) records in %i request(s)', async (limit, requests) => {
+		const out = await executeNode({ resource: 'call', operation: 'getAll', returnAll: false, limit }, { credentials });
+		expect(json(out)).toHaveLength(Math.min(limit, 250));
+		expect(emulator.requests).toHaveLength(requests);
+		expect(Number(emulator.requests[0].query.limit)).toBe(Math.min(limit, 100));
+	});
+
+	it.each([
+		['repeatCursor', /same next_cursor twice/],
+		['emptyHasMore', /empty page that says more pages follow/],
+		['missingCursor', /has_more: true without a next_cursor/],
+	] as const)('stops with a clear error on %s', async (kind, message) => {
+		emulator.inject({ kind, path: '/v1/calls', skip: 1, times: 5 });
+		const error = await failure(allCalls());
+		expect(error.message).toMatch(message);
+		expect(emulator.requests.length).toBeLessThanOrEqual(3);
+	});
+
+	it('rejects a list answer that is not an envelope', async () => {
+		emulator.configure({ errorShape: 'nested' });
+		emulator.inject({ kind: 'malformed', path: '/v1/calls', times: 100 });
+		const error = await failure(allCalls());
+		expect(error.message).toMatch(/not valid JSON/);
+	});
+});
