@@ -58,7 +58,8 @@ export interface Fault {
 	 * applyThenDrop: apply a POST, then destroy the connection;
 	 * applyThenStatus: apply a POST, then answer `status`;
 	 * malformed: 200 with a body that is not JSON;
-	 * repeatCursor / emptyHasMore / missingCursor: broken pagination.
+	 * repeatCursor / emptyHasMore / missingCursor: broken pagination;
+	 * emptyList: a list answers no records (as before a record was created).
 	 */
 	kind:
 		| 'status'
@@ -68,7 +69,8 @@ export interface Fault {
 		| 'malformed'
 		| 'repeatCursor'
 		| 'emptyHasMore'
-		| 'missingCursor';
+		| 'missingCursor'
+		| 'emptyList';
 	status?: number;
 	/** For 429: Retry-After in seconds, 'date' for an HTTP date 1 s ahead, null for none. */
 	retryAfter?: number | 'date' | null;
@@ -526,6 +528,11 @@ export class InboundFlowEmulator {
 			data = [];
 			hasMore = true;
 			nextCursor = nextCursor ?? encodeCursor({ id: 'x', created_at: '1970-01-01T00:00:00Z' });
+		}
+		if (fault?.kind === 'emptyList') {
+			data = [];
+			hasMore = false;
+			nextCursor = null;
 		}
 		if (fault?.kind === 'missingCursor') {
 			hasMore = true;
