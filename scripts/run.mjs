@@ -24,6 +24,8 @@ function build() {
 }
 
 function lint() {
+	// Type-check everything, tests included (ts-jest compiles them without checking).
+	mustRun(bin('tsc'), ['--noEmit', '-p', 'tsconfig.json']);
 	mustRun(bin('eslint'), ['.', '--max-warnings', '0']);
 }
 

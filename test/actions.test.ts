@@ -245,7 +245,7 @@ describe('validation before any request', () => {
 	])('%o fails with "%s" and sends nothing', async (parameters, message) => {
 		const error = await failure(parameters);
 		expect(error.message.startsWith(message)).toBe(true);
-		expect(error.context?.itemIndex).toBe(0);
+		expect((error.context as IDataObject).itemIndex).toBe(0);
 		expect(emulator.requests).toHaveLength(0);
 	});
 
@@ -269,7 +269,7 @@ describe('errors per item', () => {
 		const id = '0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f';
 		const error = await failure({ resource: 'contact', operation: 'get', contactId: id });
 		expect(error.message).toMatch(new RegExp(`^Contact "${id}" was not found \\(HTTP 404`));
-		expect(error.context?.itemIndex).toBe(0);
+		expect((error.context as IDataObject).itemIndex).toBe(0);
 	});
 
 	it('names the missing scope of a Create with a read-only key', async () => {

@@ -31,10 +31,6 @@ async function failure(parameters: IDataObject, creds: Credentials = credentials
 	throw new Error('expected the node to fail');
 }
 
-function text(error: Error & IDataObject): string {
-	return `${error.message}\n${String(error.description ?? '')}`;
-}
-
 describe('credential and authentication', () => {
 	it('sends the key as a bearer token, and a wrong key fails with "rejected"', async () => {
 		expect(json(await executeNode(account, { credentials }))[0].organization_name).toBe('Dave Auto Shop');

@@ -121,7 +121,7 @@ export class InboundFlowTrigger implements INodeType {
 						typeOptions: { minValue: 100 },
 						default: 1000,
 						description:
-							'After a long pause (e.g. n8n was down) the backlog is fetched in portions of this size, one per poll, without losing any',
+							'After a long pause (e.g. n8n was down) the backlog is emitted in portions of about this size (whole pages of 100), one per poll, without losing any',
 					},
 				],
 			},

@@ -121,27 +121,25 @@ export async function pollRecords(
 	}
 
 	const since = state.drain?.since ?? new Date(ms(state.watermark) - OVERLAP_MS).toISOString();
-	const fetched: IDataObject[] = [];
+	const seen = { ...state.seen };
+	const fresh: IDataObject[] = [];
+	let max = state.drain?.max ?? state.watermark;
 	let complete = false;
 	let cursor: string | undefined;
 	for await (const page of paginate.call(this, { ...req, qs: { ...req.qs, since } }, { cursor: state.drain?.cursor })) {
-		fetched.push(...page.records);
+		for (const record of page.records) {
+			max = laterOf(max, createdAt(record));
+			if (typeof record.id !== 'string' || record.id in seen) continue;
+			seen[record.id] = createdAt(record);
+			fresh.push(record);
+		}
 		if (!page.nextCursor) {
 			complete = true;
 			break;
 		}
 		cursor = page.nextCursor;
-		if (fetched.length >= options.maxPerPoll || Date.now() - started > options.budgetMs / 2) break;
-	}
-
-	const seen = { ...state.seen };
-	const fresh: IDataObject[] = [];
-	let max = state.drain?.max ?? state.watermark;
-	for (const record of fetched) {
-		max = laterOf(max, createdAt(record));
-		if (typeof record.id !== 'string' || record.id in seen) continue;
-		seen[record.id] = createdAt(record);
-		fresh.push(record);
+		// Only new records count toward the cap: an idle poll reads the whole overlap window.
+		if (fresh.length >= options.maxPerPoll || Date.now() - started > options.budgetMs / 2) break;
 	}
 	fresh.sort(byCreatedAt);
 
