@@ -1,0 +1,229 @@
+// A real n8n (the pinned version installed by scripts/lib/env.mjs) with this package
+// installed as a user would: linked into <user folder>/.n8n/nodes/node_modules and
+// listed in that folder's package.json. Used by the end-to-end suite and `npm start`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}build${path.sep}`) ? ['..'] : []));
+export const PACKAGE_NAME = 'n8n-nodes-inboundflow';
+
+export function n8nBin(): string {
+	const bin = process.env.INBOUNDFLOW_N8N_BIN;
+	if (!bin || !fs.existsSync(bin)) {
+		throw new Error('INBOUNDFLOW_N8N_BIN is not set: run the suite with `npm test`, which installs the pinned n8n');
+	}
+	return bin;
+}
+
+export interface CliResult {
+	code: number;
+	stdout: string;
+	stderr: string;
+}
+
+export class N8n {
+	private server?: ChildProcess;
+	output = '';
+
+	private constructor(
+		readonly userFolder: string,
+		readonly bin: string,
+		readonly port: number,
+	) {}
+
+	/** A fresh user folder with the package installed as a community package. */
+	static async create(options: { port?: number; userFolder?: string } = {}): Promise<N8n> {
+		const userFolder = options.userFolder ?? fs.mkdtempSync(path.join(os.tmpdir(), 'inboundflow-n8n-'));
+		const nodesDir = path.join(userFolder, '.n8n', 'nodes');
+		fs.mkdirSync(path.join(nodesDir, 'node_modules'), { recursive: true });
+		const version = (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
+			.version;
+		fs.writeFileSync(
+			path.join(nodesDir, 'package.json'),
+			JSON.stringify({ name: 'installed-nodes', private: true, dependencies: { [PACKAGE_NAME]: version } }, null, 2),
+		);
+		const link = path.join(nodesDir, 'node_modules', PACKAGE_NAME);
+		fs.rmSync(link, { force: true, recursive: true });
+		fs.symlinkSync(PACKAGE_ROOT, link, 'dir');
+		return new N8n(userFolder, n8nBin(), options.port ?? (await freePort()));
+	}
+
+	env(): NodeJS.ProcessEnv {
+		// Jest's NODE_ENV=test would put n8n in its own test mode (silent logger, …).
+		const inherited = Object.fromEntries(
+			Object.entries(process.env).filter(([key]) => key !== 'NODE_ENV' && !key.startsWith('JEST')),
+		);
+		return {
+			...inherited,
+			N8N_USER_FOLDER: this.userFolder,
+			N8N_DIAGNOSTICS_ENABLED: 'false',
+			N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
+			N8N_TEMPLATES_ENABLED: 'false',
+			N8N_PERSONALIZATION_ENABLED: 'false',
+			N8N_ENCRYPTION_KEY: 'inboundflow-local-e2e-key',
+			N8N_PORT: String(this.port),
+			N8N_LISTEN_ADDRESS: '127.0.0.1',
+			N8N_HOST: '127.0.0.1',
+			WEBHOOK_URL: `http://127.0.0.1:${this.port}/`,
+			N8N_SECURE_COOKIE: 'false',
+			// `n8n execute` prints its JSON through the logger: info is needed to see it.
+			N8N_LOG_LEVEL: process.env.N8N_LOG_LEVEL ?? 'info',
+			// The emulator and the demo sinks listen on loopback.
+			N8N_SSRF_PROTECTION_ENABLED: 'false',
+			N8N_RUNNERS_ENABLED: 'false',
+			DB_SQLITE_POOL_SIZE: '2',
+			GENERIC_TIMEZONE: 'UTC',
+		};
+	}
+
+	async cli(args: string[], timeoutMs = 180_000): Promise<CliResult> {
+		return await new Promise((resolve) => {
+			const child = spawn(this.bin, args, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+			let stdout = '';
+			let stderr = '';
+			child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+			child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+			const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+			child.on('close', (code) => {
+				clearTimeout(timer);
+				resolve({ code: code ?? -1, stdout, stderr });
+			});
+		});
+	}
+
+	private async importFile(kind: 'credentials' | 'workflow', data: unknown): Promise<void> {
+		const file = path.join(this.userFolder, `import-${kind}-${Date.now()}.json`);
+		fs.writeFileSync(file, JSON.stringify(data, null, 2));
+		const result = await this.cli([`import:${kind}`, `--input=${file}`]);
+		if (result.code !== 0) throw new Error(`n8n import:${kind} failed: ${result.stdout}\n${result.stderr}`);
+	}
+
+	async importCredentials(list: unknown[]): Promise<void> {
+		await this.importFile('credentials', list);
+	}
+
+	async importWorkflows(list: unknown[]): Promise<void> {
+		await this.importFile('workflow', list);
+	}
+
+	async publish(id: string): Promise<void> {
+		const result = await this.cli(['publish:workflow', `--id=${id}`]);
+		if (result.code !== 0) throw new Error(`n8n publish:workflow failed: ${result.stdout}\n${result.stderr}`);
+	}
+
+	/** `n8n execute --id … --rawOutput`: the run's JSON (after n8n's log lines), or the failure output. */
+	async execute(id: string): Promise<{ code: number; run?: ExecutionRun; stdout: string; stderr: string }> {
+		const result = await this.cli(['execute', `--id=${id}`, '--rawOutput']);
+		// n8n 2.x exits 0 after a failed execution; it says so in its output.
+		const failed = result.code !== 0 || /Execution was NOT successful/.test(result.stdout + result.stderr);
+		const start = result.stdout.search(/^\{/m);
+		let run: ExecutionRun | undefined;
+		if (!failed && start >= 0) run = JSON.parse(result.stdout.slice(start)) as ExecutionRun;
+		return { ...result, code: failed ? Math.max(1, result.code) : 0, run };
+	}
+
+	/** `n8n start`, resolved once the instance answers its health check. */
+	async start(timeoutMs = 180_000): Promise<void> {
+		this.server = spawn(this.bin, ['start'], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+		this.server.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+		this.server.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+		const deadline = Date.now() + timeoutMs;
+		while (Date.now() < deadline) {
+			if (this.server.exitCode !== null) throw new Error(`n8n exited early:\n${this.output}`);
+			try {
+				const response = await fetch(`${this.url}/healthz/readiness`);
+				if (response.ok) return;
+			} catch {
+				// not listening yet
+			}
+			await new Promise((r) => setTimeout(r, 500));
+		}
+		throw new Error(`n8n did not become ready in ${timeoutMs} ms:\n${this.output}`);
+	}
+
+	get url(): string {
+		return `http://127.0.0.1:${this.port}`;
+	}
+
+	async stop(): Promise<void> {
+		const server = this.server;
+		if (!server || server.exitCode !== null) return;
+		await new Promise<void>((resolve) => {
+			const timer = setTimeout(() => server.kill('SIGKILL'), 15_000);
+			server.on('close', () => {
+				clearTimeout(timer);
+				resolve();
+			});
+			server.kill('SIGTERM');
+		});
+	}
+}
+
+export interface NodeRun {
+	data?: { main: Array<Array<{ json: Record<string, unknown> }> | null> };
+	error?: { message: string; description?: string };
+}
+
+export interface ExecutionRun {
+	data: { resultData: { runData: Record<string, NodeRun[]>; error?: { message: string } } };
+}
+
+/** Outputs of a node in an execution's run data. */
+export function outputOf(run: ExecutionRun, node: string): Array<Record<string, unknown>> {
+	const runs = run.data.resultData.runData[node];
+	if (!runs) throw new Error(`node "${node}" did not run`);
+	return (runs[0].data?.main[0] ?? []).map((item) => item.json);
+}
+
+export async function freePort(): Promise<number> {
+	const server = http.createServer();
+	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+	const { port } = server.address() as AddressInfo;
+	await new Promise<void>((resolve) => server.close(() => resolve()));
+	return port;
+}
+
+export interface Sink {
+	url: string;
+	received: Array<{ path: string; body: Record<string, unknown> }>;
+	waitFor(count: number, timeoutMs: number): Promise<void>;
+	close(): Promise<void>;
+}
+
+/** A local HTTP endpoint standing in for a CRM or Slack: it records every POST. */
+export async function startSink(port = 0): Promise<Sink> {
+	const received: Sink['received'] = [];
+	const server = http.createServer((req, res) => {
+		const chunks: Buffer[] = [];
+		req.on('data', (c: Buffer) => chunks.push(c));
+		req.on('end', () => {
+			let body: Record<string, unknown> = {};
+			try {
+				body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+			} catch {
+				body = { raw: Buffer.concat(chunks).toString('utf8') };
+			}
+			received.push({ path: req.url ?? '/', body });
+			res.writeHead(200, { 'content-type': 'application/json' });
+			res.end('{"ok":true}');
+		});
+	});
+	await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+	const address = server.address() as AddressInfo;
+	return {
+		url: `http://127.0.0.1:${address.port}`,
+		received,
+		async waitFor(count, timeoutMs) {
+			const deadline = Date.now() + timeoutMs;
+			while (received.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+		},
+		close: async () => {
+			server.closeAllConnections();
+			await new Promise<void>((resolve) => server.close(() => resolve()));
+		},
+	};
+}
