@@ -153,7 +153,15 @@ function decodeCursor(cursor: string): [string, string] {
 }
 
 function compareKey(a: StoredRecord, b: StoredRecord): number {
-	const t = Date.parse(a.created_at) - Date.parse(b.created_at);
+	// ISO 8601 UTC strings of one format sort as text; parse only when formats differ.
+	const t =
+		a.created_at.length === b.created_at.length
+			? a.created_at < b.created_at
+				? -1
+				: a.created_at > b.created_at
+					? 1
+					: 0
+			: Date.parse(a.created_at) - Date.parse(b.created_at);
 	if (t !== 0) return t;
 	return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
@@ -497,20 +505,30 @@ export class InboundFlowEmulator {
 			enumFilter('status', APPOINTMENT_STATUSES, 'status');
 		}
 
-		let list = this.sortedRecords(resource);
-		if (this.config.order === 'newest') list = [...list].reverse();
+		// Walk the records sorted by (created_at, id), forwards or backwards, from the cursor.
+		const list = this.sortedRecords(resource);
+		const newestFirst = this.config.order === 'newest';
 		const cursor = params.get('cursor');
-		let start = 0;
+		let i = newestFirst ? list.length - 1 : 0;
 		if (cursor) {
 			const [t, id] = decodeCursor(cursor);
 			const pivot = { id, created_at: t } as StoredRecord;
-			const dir = this.config.order === 'newest' ? -1 : 1;
-			start = list.findIndex((r) => compareKey(r, pivot) * dir > 0);
-			if (start < 0) start = list.length;
+			// First index whose key is greater than the pivot.
+			let lo = 0;
+			let hi = list.length;
+			while (lo < hi) {
+				const mid = (lo + hi) >> 1;
+				if (compareKey(list[mid], pivot) <= 0) lo = mid + 1;
+				else hi = mid;
+			}
+			i = newestFirst ? lo - 1 : lo;
+			// Newest first: skip the pivot itself when it is still in the list.
+			if (newestFirst && i >= 0 && compareKey(list[i], pivot) === 0) i--;
 		}
+		const step = newestFirst ? -1 : 1;
 		const page: StoredRecord[] = [];
 		let hasMore = false;
-		for (let i = start; i < list.length; i++) {
+		for (; i >= 0 && i < list.length; i += step) {
 			if (!filters.every((f) => f(list[i]))) continue;
 			if (page.length === limit) {
 				hasMore = true;
