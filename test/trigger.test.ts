@@ -164,6 +164,24 @@ describe('settings and modes', () => {
 		expect((await store.poll(newCalls({ status: 'failed' }))).map((r) => r.id)).toEqual([next.id]);
 	});
 
+	it('a completed call that shows up late (after a 10-minute call) is still emitted once', async () => {
+		const filter = newCalls({ status: 'completed' });
+		await store.poll(filter);
+		// InboundFlow lists the call only once it completed; its created_at is its start.
+		const call = add('calls', { status: 'completed', created_at: new Date(Date.now() - 10 * 60_000).toISOString() });
+		expect((await store.poll(filter)).map((r) => r.id)).toEqual([call.id]);
+		expect(await store.poll(filter)).toEqual([]);
+	});
+
+	it('changing the lookback starts a new baseline (no repeats from a longer window)', async () => {
+		await store.poll(newLeads);
+		const lead = add('leads');
+		expect(await store.poll(newLeads)).toHaveLength(1);
+		const longer = { ...newLeads, options: { lookbackMinutes: 30 } };
+		expect(await store.poll(longer)).toEqual([]);
+		expect((await store.poll(longer)).map((r) => r.id)).not.toContain(lead.id);
+	});
+
 	it('a state from another version is replaced by a new baseline', async () => {
 		store.data = { state: { version: 0, key: 'x', watermark: '2000-01-01T00:00:00Z', seen: {} } };
 		expect(await store.poll(newLeads)).toEqual([]);

@@ -16,6 +16,8 @@ import type { ListRequest } from '../InboundFlow/transport/pagination';
 import { newestRecord, pollRecords } from './poller';
 
 interface EventSpec {
+	/** Default lookback in minutes (see the Lookback option). */
+	lookback: number;
 	name: string;
 	noun: string;
 	path: string;
@@ -25,6 +27,8 @@ interface EventSpec {
 
 export const EVENTS: Record<string, EventSpec> = {
 	newCall: {
+		// A call's created_at is its start; with a status filter it shows up when it ends.
+		lookback: 15,
 		name: 'New Call',
 		noun: 'call',
 		path: '/v1/calls',
@@ -32,6 +36,7 @@ export const EVENTS: Record<string, EventSpec> = {
 		filters: [statusFilter('calls', CALL_STATUSES)],
 	},
 	newLead: {
+		lookback: 2,
 		name: 'New Lead',
 		noun: 'lead',
 		path: '/v1/leads',
@@ -39,13 +44,14 @@ export const EVENTS: Record<string, EventSpec> = {
 		filters: [statusFilter('leads', LEAD_STATUSES), urgencyFilter],
 	},
 	newAppointment: {
+		lookback: 2,
 		name: 'New Appointment',
 		noun: 'appointment',
 		path: '/v1/appointments',
 		scope: 'appointments:read',
 		filters: [statusFilter('appointments', APPOINTMENT_STATUSES)],
 	},
-	newContact: { name: 'New Contact', noun: 'contact', path: '/v1/contacts', scope: 'contacts:read', filters: [] },
+	newContact: { lookback: 2, name: 'New Contact', noun: 'contact', path: '/v1/contacts', scope: 'contacts:read', filters: [] },
 };
 
 function filterProperties(): INodeProperties[] {
@@ -63,11 +69,11 @@ function filterProperties(): INodeProperties[] {
 }
 
 /** A stable key of the settings a state belongs to. */
-function settingsKey(event: string, filters: IDataObject): string {
+function settingsKey(event: string, filters: IDataObject, lookback: number): string {
 	const sorted = Object.keys(filters)
 		.sort()
 		.map((k) => [k, filters[k]]);
-	return JSON.stringify([event, sorted]);
+	return JSON.stringify([event, sorted, lookback]);
 }
 
 export class InboundFlowTrigger implements INodeType {
@@ -115,6 +121,15 @@ export class InboundFlowTrigger implements INodeType {
 							'On activation the trigger normally starts from now and emits nothing old. Set a number of hours to also emit the records created in that many hours before activation.',
 					},
 					{
+						displayName: 'Lookback (Minutes)',
+						name: 'lookbackMinutes',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 0,
+						description:
+							'How far back each poll looks again for records that appear late (0: 15 minutes for calls, whose start time is their created_at, 2 minutes otherwise). Raise it above your longest calls when filtering on completed calls. Changing it starts a new baseline.',
+					},
+					{
 						displayName: 'Max Records per Poll',
 						name: 'maxPerPoll',
 						type: 'number',
@@ -152,10 +167,13 @@ export class InboundFlowTrigger implements INodeType {
 
 		const staticData = this.getWorkflowStaticData('node');
 		const budgetMs = typeof this.getPollBudgetMs === 'function' ? this.getPollBudgetMs() : 5 * 60_000;
-		const { records, state } = await pollRecords.call(this, req, settingsKey(event, qs), staticData.state, {
+		const lookback = Number(options.lookbackMinutes ?? 0) > 0 ? Number(options.lookbackMinutes) : spec.lookback;
+		const key = settingsKey(event, qs, lookback);
+		const { records, state } = await pollRecords.call(this, req, key, staticData.state, {
 			maxPerPoll: Math.max(100, Number(options.maxPerPoll ?? 1000)),
 			firstRunHours: Math.max(0, Number(options.firstRunHours ?? 0)),
 			budgetMs,
+			overlapMs: lookback * 60_000,
 		});
 		staticData.state = state as unknown as IDataObject;
 		return records.length ? [this.helpers.returnJsonArray(records)] : null;

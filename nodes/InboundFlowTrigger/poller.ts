@@ -12,7 +12,7 @@ import type { IDataObject, IPollFunctions } from 'n8n-workflow';
 import { paginate, type ListRequest } from '../InboundFlow/transport/pagination';
 
 export const STATE_VERSION = 1;
-/** How far before the watermark each poll looks again. */
+/** How far before the watermark each poll looks again, unless the node says otherwise. */
 export const OVERLAP_MS = 2 * 60_000;
 
 export interface PollState {
@@ -34,6 +34,8 @@ export interface PollOptions {
 	firstRunHours: number;
 	/** Time this poll may spend fetching. */
 	budgetMs: number;
+	/** How far before the watermark each poll looks again (default OVERLAP_MS). */
+	overlapMs?: number;
 }
 
 export function isPollState(value: unknown, key: string): value is PollState {
@@ -80,6 +82,7 @@ async function baseline(
 	key: string,
 	options: PollOptions,
 ): Promise<PollState> {
+	const overlap = options.overlapMs ?? OVERLAP_MS;
 	let serverTime: string | undefined;
 	for await (const page of paginate.call(this, req, { limit: 1, pageSize: 1 })) {
 		serverTime = page.serverTime ?? page.records.map(createdAt).sort().pop();
@@ -87,9 +90,9 @@ async function baseline(
 	const now = serverTime && ms(serverTime) > 0 ? serverTime : new Date().toISOString();
 	if (options.firstRunHours > 0) {
 		const from = ms(now) - options.firstRunHours * 3_600_000;
-		return { version: STATE_VERSION, key, watermark: new Date(from + OVERLAP_MS).toISOString(), seen: {} };
+		return { version: STATE_VERSION, key, watermark: new Date(from + overlap).toISOString(), seen: {} };
 	}
-	const since = new Date(ms(now) - OVERLAP_MS).toISOString();
+	const since = new Date(ms(now) - overlap).toISOString();
 	const seen: Record<string, string> = {};
 	for await (const page of paginate.call(this, { ...req, qs: { ...req.qs, since } })) {
 		for (const record of page.records) {
@@ -112,6 +115,7 @@ export async function pollRecords(
 	options: PollOptions,
 ): Promise<{ records: IDataObject[]; state: PollState }> {
 	const started = Date.now();
+	const overlap = options.overlapMs ?? OVERLAP_MS;
 	let state: PollState;
 	if (isPollState(previous, key)) {
 		state = previous;
@@ -120,7 +124,7 @@ export async function pollRecords(
 		if (options.firstRunHours <= 0) return { records: [], state };
 	}
 
-	const since = state.drain?.since ?? new Date(ms(state.watermark) - OVERLAP_MS).toISOString();
+	const since = state.drain?.since ?? new Date(ms(state.watermark) - overlap).toISOString();
 	const seen = { ...state.seen };
 	const fresh: IDataObject[] = [];
 	let max = state.drain?.max ?? state.watermark;
@@ -145,7 +149,7 @@ export async function pollRecords(
 
 	let next: PollState;
 	if (complete) {
-		next = { version: STATE_VERSION, key, watermark: max, seen: prune(seen, ms(max) - OVERLAP_MS) };
+		next = { version: STATE_VERSION, key, watermark: max, seen: prune(seen, ms(max) - overlap) };
 	} else {
 		next = {
 			version: STATE_VERSION,
