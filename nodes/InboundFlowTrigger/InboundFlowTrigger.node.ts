@@ -10,7 +10,7 @@ import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
 import { APPOINTMENT_STATUSES } from '../InboundFlow/actions/appointment';
 import { CALL_STATUSES } from '../InboundFlow/actions/call';
-import { statusFilter } from '../InboundFlow/actions/common';
+import { optionsCollection, statusFilter } from '../InboundFlow/actions/common';
 import { LEAD_STATUSES, urgencyFilter } from '../InboundFlow/actions/lead';
 import type { ListRequest } from '../InboundFlow/transport/pagination';
 import { newestRecord, pollRecords } from './poller';
@@ -104,42 +104,35 @@ export class InboundFlowTrigger implements INodeType {
 				})),
 			},
 			...filterProperties(),
-			{
-				displayName: 'Options',
-				name: 'options',
-				type: 'collection',
-				placeholder: 'Add Option',
-				default: {},
-				options: [
-					{
-						displayName: 'Emit Records From the Last Hours on First Run',
-						name: 'firstRunHours',
-						type: 'number',
-						typeOptions: { minValue: 0 },
-						default: 0,
-						description:
-							'On activation the trigger normally starts from now and emits nothing old. Set a number of hours to also emit the records created in that many hours before activation.',
-					},
-					{
-						displayName: 'Lookback (Minutes)',
-						name: 'lookbackMinutes',
-						type: 'number',
-						typeOptions: { minValue: 0 },
-						default: 0,
-						description:
-							'How far back each poll looks again for records that appear late (0: 15 minutes for calls, whose start time is their created_at, 2 minutes otherwise). Raise it above your longest calls when filtering on completed calls. Changing it starts a new baseline.',
-					},
-					{
-						displayName: 'Max Records per Poll',
-						name: 'maxPerPoll',
-						type: 'number',
-						typeOptions: { minValue: 100 },
-						default: 1000,
-						description:
-							'After a long pause (e.g. n8n was down) the backlog is emitted in portions of about this size (whole pages of 100), one per poll, without losing any',
-					},
-				],
-			},
+			optionsCollection([
+				{
+					displayName: 'Emit Records From the Last Hours on First Run',
+					name: 'firstRunHours',
+					type: 'number',
+					typeOptions: { minValue: 0 },
+					default: 0,
+					description:
+						'On activation the trigger normally starts from now and emits nothing old. Set a number of hours to also emit the records created in that many hours before activation.',
+				},
+				{
+					displayName: 'Lookback (Minutes)',
+					name: 'lookbackMinutes',
+					type: 'number',
+					typeOptions: { minValue: 0 },
+					default: 0,
+					description:
+						'How far back each poll looks again for records that appear late (0: 15 minutes for calls, whose start time is their created_at, 2 minutes otherwise). Raise it above your longest calls when filtering on completed calls. Changing it starts a new baseline.',
+				},
+				{
+					displayName: 'Max Records per Poll',
+					name: 'maxPerPoll',
+					type: 'number',
+					typeOptions: { minValue: 100 },
+					default: 1000,
+					description:
+						'After a long pause (e.g. n8n was down) the backlog is emitted in portions of about this size (whole pages of 100), one per poll, without losing any',
+				},
+			]),
 		],
 	};
 

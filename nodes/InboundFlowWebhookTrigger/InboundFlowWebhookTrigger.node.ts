@@ -12,6 +12,7 @@ import type {
 } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
 
+import { optionsCollection } from '../InboundFlow/actions/common';
 import { apiRequest } from '../InboundFlow/transport';
 
 export const WEBHOOK_EVENTS = ['call.completed', 'call.transferred', 'appointment.booked', 'lead.created'];
@@ -84,32 +85,25 @@ export class InboundFlowWebhookTrigger implements INodeType {
 				description:
 					'Whether to fetch the whole call (with its conversation) through the API for call events and add it as "call". Needs an InboundFlow API credential.',
 			},
-			{
-				displayName: 'Options',
-				name: 'options',
-				type: 'collection',
-				placeholder: 'Add Option',
-				default: {},
-				options: [
-					{
-						displayName: 'Signature Covers Timestamp',
-						name: 'timestampedSignature',
-						type: 'boolean',
-						default: false,
-						description:
-							'Whether the signature is computed over "&lt;X-InboundFlow-Timestamp&gt;.&lt;raw body&gt;" instead of the raw body alone. Turn on only if InboundFlow tells you so.',
-					},
-					{
-						displayName: 'Timestamp Tolerance (Seconds)',
-						name: 'toleranceSeconds',
-						type: 'number',
-						typeOptions: { minValue: 0 },
-						default: 300,
-						description:
-							'Deliveries whose X-InboundFlow-Timestamp is further than this from now are refused, against replays. 0 turns the check off.',
-					},
-				],
-			},
+			optionsCollection([
+				{
+					displayName: 'Signature Covers Timestamp',
+					name: 'timestampedSignature',
+					type: 'boolean',
+					default: false,
+					description:
+						'Whether the signature is computed over "&lt;X-InboundFlow-Timestamp&gt;.&lt;raw body&gt;" instead of the raw body alone. Turn on only if InboundFlow tells you so.',
+				},
+				{
+					displayName: 'Timestamp Tolerance (Seconds)',
+					name: 'toleranceSeconds',
+					type: 'number',
+					typeOptions: { minValue: 0 },
+					default: 300,
+					description:
+						'Deliveries whose X-InboundFlow-Timestamp is further than this from now are refused, against replays. 0 turns the check off.',
+				},
+			]),
 		],
 	};
 

@@ -79,6 +79,11 @@ export const simplifyField: INodeProperties = {
 		'Whether to return a simplified version of the response instead of the raw data (drops the transcript and messages)',
 };
 
+/** The "Options" collection of rarely used settings. */
+export function optionsCollection(options: INodeProperties[]): INodeProperties {
+	return { displayName: 'Options', name: 'options', type: 'collection', placeholder: 'Add Option', default: {}, options };
+}
+
 export function idField(displayName: string, name: string, example: string): INodeProperties {
 	return {
 		displayName,

@@ -3,7 +3,15 @@ import { NodeOperationError } from 'n8n-workflow';
 
 import { apiRequest } from '../transport';
 import { collect } from '../transport/pagination';
-import { asRecord, createdAfterFilter, getManyOperation, getOperation, phoneField, type Resource } from './common';
+import {
+	asRecord,
+	createdAfterFilter,
+	getManyOperation,
+	getOperation,
+	optionsCollection,
+	phoneField,
+	type Resource,
+} from './common';
 import { checkEmail, collection, requirePhone } from './validation';
 
 async function findByPhone(this: IExecuteFunctions, phone: string, i: number): Promise<IDataObject[]> {
@@ -50,28 +58,21 @@ const createContact = {
 				{ displayName: 'Notes', name: 'notes', type: 'string' as const, typeOptions: { rows: 3 }, default: '' },
 			],
 		},
-		{
-			displayName: 'Options',
-			name: 'options',
-			type: 'collection' as const,
-			placeholder: 'Add Option',
-			default: {},
-			options: [
-				{
-					displayName: 'If Phone Exists',
-					name: 'ifPhoneExists',
-					type: 'options' as const,
-					default: 'returnExisting',
-					description:
-						'What to do when a contact with this phone number exists already. Looked up before creating, so a re-run workflow does not create duplicates.',
-					options: [
-						{ name: 'Return Existing Contact', value: 'returnExisting' },
-						{ name: 'Fail', value: 'fail' },
-						{ name: 'Create Anyway', value: 'create' },
-					],
-				},
-			],
-		},
+		optionsCollection([
+			{
+				displayName: 'If Phone Exists',
+				name: 'ifPhoneExists',
+				type: 'options' as const,
+				default: 'returnExisting',
+				description:
+					'What to do when a contact with this phone number exists already. Looked up before creating, so a re-run workflow does not create duplicates.',
+				options: [
+					{ name: 'Return Existing Contact', value: 'returnExisting' },
+					{ name: 'Fail', value: 'fail' },
+					{ name: 'Create Anyway', value: 'create' },
+				],
+			},
+		]),
 	],
 	async execute(this: IExecuteFunctions, i: number): Promise<IDataObject[]> {
 		const node = this.getNode();
@@ -113,22 +114,15 @@ const findContactByPhone = {
 	description: 'Find the contacts with exactly this phone number',
 	properties: [
 		phoneField('Phone', 'phone', 'Phone number to look up, in E.164 form', true),
-		{
-			displayName: 'Options',
-			name: 'options',
-			type: 'collection' as const,
-			placeholder: 'Add Option',
-			default: {},
-			options: [
-				{
-					displayName: 'Fail If None Found',
-					name: 'failIfNotFound',
-					type: 'boolean' as const,
-					default: false,
-					description: 'Whether to stop with an error when no contact has this number (otherwise the node outputs nothing for this item)',
-				},
-			],
-		},
+		optionsCollection([
+			{
+				displayName: 'Fail If None Found',
+				name: 'failIfNotFound',
+				type: 'boolean' as const,
+				default: false,
+				description: 'Whether to stop with an error when no contact has this number (otherwise the node outputs nothing for this item)',
+			},
+		]),
 	],
 	async execute(this: IExecuteFunctions, i: number): Promise<IDataObject[]> {
 		const phone = requirePhone(this.getNode(), 'Phone', this.getNodeParameter('phone', i), i);
