@@ -27,9 +27,9 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 				});
 			}
 			const records: IDataObject[] = await operation.execute.call(this, i);
-			output.push(
-				...this.helpers.constructExecutionMetaData(this.helpers.returnJsonArray(records), { itemData: { item: i } }),
-			);
+			// Items built directly (not returnJsonArray + constructExecutionMetaData): a
+			// Return All of 100,000 records then holds no intermediate copies.
+			for (const json of records) output.push({ json, pairedItem: { item: i } });
 		} catch (error) {
 			if (this.continueOnFail()) {
 				const message = error instanceof Error ? error.message : String(error);

@@ -126,15 +126,30 @@ function unwrap(body: unknown): unknown {
 	return body;
 }
 
+/** Credentials read once per context and item, not once per page. */
+const credentialCache = new WeakMap<object, Map<number, Promise<{ baseUrl: string; apiKey: string }>>>();
+
 export async function getCredentials(
 	this: InboundFlowContext,
 	itemIndex?: number,
 ): Promise<{ baseUrl: string; apiKey: string }> {
-	const credentials = (await this.getCredentials(CREDENTIAL_NAME, itemIndex)) as unknown as InboundFlowCredentials;
-	return {
-		baseUrl: checkBaseUrl(this.getNode(), credentials.baseUrl, itemIndex),
-		apiKey: String(credentials.apiKey ?? ''),
-	};
+	let perItem = credentialCache.get(this);
+	if (!perItem) credentialCache.set(this, (perItem = new Map()));
+	const slot = itemIndex ?? -1;
+	let entry = perItem.get(slot);
+	if (!entry) {
+		entry = (async () => {
+			const credentials = (await this.getCredentials(CREDENTIAL_NAME, itemIndex)) as unknown as InboundFlowCredentials;
+			return {
+				baseUrl: checkBaseUrl(this.getNode(), credentials.baseUrl, itemIndex),
+				apiKey: String(credentials.apiKey ?? ''),
+			};
+		})();
+		perItem.set(slot, entry);
+		// A failed read is not kept: the next call tries again.
+		entry.catch(() => perItem!.delete(slot));
+	}
+	return await entry;
 }
 
 /**

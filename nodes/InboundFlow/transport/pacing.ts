@@ -104,23 +104,18 @@ export function block(key: string, until: number): void {
 }
 
 /**
- * How long to wait before the next request with this key. Full speed while the
- * window has room; near its end the last requests are spread until the reset, so
- * that clients sharing the key rarely meet a 429; at zero, wait for the reset.
+ * How long to wait before the next request with this key: none while the window has
+ * room (a lone client reaches the ceiling); at zero, until the window resets. A 429
+ * caused by another client sharing the key is answered by its Retry-After.
  */
 export function delayBefore(key: string, now: number): number {
 	const budget = budgets.get(key);
 	if (!budget) return 0;
 	if (budget.blockedUntil !== undefined && now < budget.blockedUntil) return budget.blockedUntil - now;
-	if (budget.limit <= 0) return 0;
-	if (budget.resetAt !== undefined && now >= budget.resetAt) return 0;
-	const reserve = Math.max(1, Math.ceil(budget.limit * 0.05));
-	if (budget.remaining > reserve) return 0;
-	const untilReset = budget.resetAt !== undefined ? budget.resetAt - now : settings.windowMs;
-	if (budget.remaining <= 0) {
-		return budget.resetAt !== undefined ? untilReset + 25 : Math.ceil(settings.windowMs / budget.limit);
-	}
-	return Math.ceil(untilReset / (budget.remaining + 1));
+	if (budget.limit <= 0 || budget.remaining > 0) return 0;
+	if (budget.resetAt !== undefined) return now >= budget.resetAt ? 0 : budget.resetAt - now + 25;
+	// No reset time given: space requests as the documented window allows.
+	return Math.ceil(settings.windowMs / budget.limit);
 }
 
 /** Exponential backoff with jitter for retry number `attempt` (0-based). */
