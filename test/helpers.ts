@@ -170,6 +170,8 @@ export interface ExecuteOptions {
 	items?: IDataObject[];
 	continueOnFail?: boolean;
 	mode?: WorkflowExecuteMode;
+	/** The execution's cancel signal (n8n aborts it when the user stops the run). */
+	abortSignal?: AbortSignal;
 }
 
 /** Runs the action node's execute() in an n8n-core ExecuteContext. */
@@ -191,6 +193,7 @@ export async function executeNode(parameters: IDataObject, options: ExecuteOptio
 		inputData,
 		{ node, data: inputData, source: null },
 		[],
+		options.abortSignal,
 	);
 	const result = await NODE_TYPES[node.type].execute!.call(context);
 	return result as INodeExecutionData[][];

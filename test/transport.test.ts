@@ -156,6 +156,16 @@ describe('retries', () => {
 		expect(emulator.requests).toHaveLength(settings.maxRateLimitRetries + 1);
 	});
 
+	it('stops waiting for a 429 when the execution is cancelled', async () => {
+		emulator.inject({ kind: 'status', status: 429, retryAfter: 60 });
+		const controller = new AbortController();
+		const started = Date.now();
+		setTimeout(() => controller.abort(new Error('Execution was cancelled')), 200);
+		await expect(executeNode(account, { credentials, abortSignal: controller.signal })).rejects.toThrow(/cancelled/);
+		expect(Date.now() - started).toBeLessThan(5000);
+		expect(emulator.requests).toHaveLength(1);
+	});
+
 	it('fails at once when Retry-After asks for longer than it may wait', async () => {
 		emulator.inject({ kind: 'status', status: 429, retryAfter: 3600 });
 		const error = await failure(account);

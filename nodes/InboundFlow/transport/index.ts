@@ -126,6 +126,12 @@ function unwrap(body: unknown): unknown {
 	return body;
 }
 
+/** Waits, ending early (with the abort reason) when the execution is cancelled. */
+async function wait(ctx: InboundFlowContext, ms: number): Promise<void> {
+	const signal = 'getExecutionCancelSignal' in ctx ? ctx.getExecutionCancelSignal() : undefined;
+	await sleep(ms, signal);
+}
+
 /** Credentials read once per context and item, not once per page. */
 const credentialCache = new WeakMap<object, Map<number, Promise<{ baseUrl: string; apiKey: string }>>>();
 
@@ -167,8 +173,8 @@ export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Pro
 	let rateLimitRetries = 0;
 
 	for (;;) {
-		const wait = delayBefore(key, Date.now());
-		if (wait > 0) await sleep(wait);
+		const pause = delayBefore(key, Date.now());
+		if (pause > 0) await wait(this, pause);
 
 		let response: IN8nHttpFullResponse;
 		try {
@@ -191,7 +197,7 @@ export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Pro
 			}
 			const retriable = idempotent || NOT_SENT_CODES.has(code);
 			if (retriable && retries < settings.maxRetries) {
-				await sleep(backoff(retries++));
+				await wait(this, backoff(retries++));
 				continue;
 			}
 			throw networkError(node, baseUrl, code, retries + 1, req, apiKey);
@@ -208,13 +214,13 @@ export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Pro
 			if (rateLimitRetries < settings.maxRateLimitRetries && delay <= settings.maxRetryAfterMs) {
 				rateLimitRetries++;
 				block(key, Date.now() + delay);
-				await sleep(delay);
+				await wait(this, delay);
 				continue;
 			}
 			throw apiError(node, status, body, headers, req, apiKey);
 		}
 		if (RETRY_STATUSES.has(status) && idempotent && retries < settings.maxRetries) {
-			await sleep(backoff(retries++));
+			await wait(this, backoff(retries++));
 			continue;
 		}
 		if (status >= 400 && !req.acceptStatuses?.includes(status)) {
@@ -222,7 +228,7 @@ export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Pro
 		}
 		if (!parsed.ok) {
 			if (idempotent && retries < settings.maxRetries) {
-				await sleep(backoff(retries++));
+				await wait(this, backoff(retries++));
 				continue;
 			}
 			throw protocolError(node, `the body is not valid JSON (HTTP ${status})`, req, requestIdOf(undefined, headers));
@@ -231,4 +237,3 @@ export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Pro
 	}
 }
 
-export { settings as transportSettings } from './pacing';
