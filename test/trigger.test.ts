@@ -125,6 +125,21 @@ describe.each(switches)('with emulator switches %o', (config) => {
 		expect(sizes.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
 	});
 
+	it('a late record behind the cursor of a long drain is not skipped', async () => {
+		const quick = { ...newCalls(), options: { maxPerPoll: 100, lookbackMinutes: 0.01 } }; // 0.6 s
+		await store.poll(quick);
+		const backlog = Array.from({ length: 250 }, () => add('calls').id);
+		const first = await store.poll(quick); // drains the first portion
+		// During the drain: one record shows up 0.3 s late, then a second later newer ones.
+		const late = add('calls', { created_at: new Date(Date.now() - 300).toISOString() });
+		await new Promise((r) => setTimeout(r, 1000));
+		const newer = [add('calls').id, add('calls').id];
+		const rest: string[] = [];
+		for (let i = 0; i < 6; i++) rest.push(...(await store.poll(quick)).map((r) => r.id as string));
+		const all = [...first.map((r) => r.id as string), ...rest];
+		expect(all.sort()).toEqual([...backlog, late.id, ...newer].sort());
+	});
+
 	it('a dropped connection mid-drain loses nothing', async () => {
 		await store.poll(newCalls());
 		const created = Array.from({ length: 320 }, () => add('calls').id);
@@ -230,79 +245,108 @@ describe('randomized: creation, polls, failures and restarts interleaved', () =>
 	beforeAll(() => Object.assign(settings, { baseDelayMs: 1, maxDelayMs: 2 }));
 	afterAll(() => fastTimings());
 
-	it(`emits each created matching record exactly once over ${RUNS} seeded runs`, async () => {
-		for (let seed = ONLY ?? 1; seed <= (ONLY ?? RUNS); seed++) {
-			const next = rng(seed);
-			const pick = <T>(list: T[]) => list[Math.floor(next() * list.length)];
-			emulator.reset();
-			emulator.configure({ sinceMode: pick(['exclusive', 'inclusive']), order: pick(['newest', 'oldest']) });
-			const filter = pick([{}, { status: 'completed' }]);
-			const parameters = { ...newCalls(filter), options: { maxPerPoll: pick([100, 1000]) } };
-			const store = new Store();
-			const expected = new Set<string>();
-			const emitted: string[] = [];
-			let baselined = false;
-			let lastCreated = new Date().toISOString();
-			const log: string[] = [];
-			try {
-				for (let step = 0; step < 14; step++) {
-					const action = next();
-					if (action < 0.45) {
-						const count = pick([1, 1, 2, 5, 40, 130]);
-						for (let i = 0; i < count; i++) {
-							const shape = next();
-							const created_at =
-								shape < 0.3
-									? lastCreated
-									: shape < 0.45
-										? new Date(Date.now() - Math.floor(next() * 30_000)).toISOString()
-										: new Date().toISOString();
-							const record = add('calls', { created_at, status: pick(['completed', 'failed', 'completed']) });
-							lastCreated = created_at;
-							if (baselined && (!('status' in filter) || record.status === filter.status)) expected.add(record.id);
-						}
-						log.push(`create ${count}`);
-					} else if (action < 0.6) {
-						const fault: Fault = pick<Fault>([
-							{ kind: 'status', status: 429, retryAfter: null },
-							{ kind: 'status', status: 503 },
-							{ kind: 'drop' },
-							{ kind: 'status', status: 503, times: settings.maxRetries + 1 },
-							{ kind: 'drop', skip: 1, times: settings.maxRetries + 1 },
-							{ kind: 'malformed' },
-						]);
-						emulator.inject({ ...fault, path: '/v1/calls' });
-						log.push(`fault ${JSON.stringify(fault)}`);
-					} else if (action < 0.65) {
-						// A restart: the state survives only as JSON (Store always does that).
-						log.push('restart');
-					} else {
-						try {
-							const out = await store.poll(parameters);
-							emitted.push(...out.map((r) => r.id as string));
-							baselined = true;
-							log.push(`poll -> ${out.length}`);
-						} catch (error) {
-							log.push(`poll failed: ${(error as Error).message.slice(0, 60)}`);
-						}
+	/** Seeds first..first+count-1, or only INBOUNDFLOW_FUZZ_SEED when it falls in that range. */
+	function seeds(first: number, count: number): number[] {
+		if (ONLY !== undefined) return ONLY >= first && ONLY < first + count ? [ONLY] : [];
+		return Array.from({ length: count }, (_, i) => first + i);
+	}
+
+	interface FuzzShape {
+		/** The trigger's lookback, in minutes. */
+		lookbackMinutes?: number;
+		/** Records show up to this late (created_at this far in the past). */
+		maxLateMs: number;
+		/** Real time passing at a "wait" step (0: no wait steps). */
+		waitMs: number;
+	}
+
+	async function fuzzRun(seed: number, shape: FuzzShape): Promise<void> {
+		const next = rng(seed);
+		const pick = <T>(list: T[]) => list[Math.floor(next() * list.length)];
+		emulator.reset();
+		emulator.configure({ sinceMode: pick(['exclusive', 'inclusive']), order: pick(['newest', 'oldest']) });
+		const filter = pick([{}, { status: 'completed' }]);
+		const options: IDataObject = { maxPerPoll: pick([100, 1000]) };
+		if (shape.lookbackMinutes) options.lookbackMinutes = shape.lookbackMinutes;
+		const parameters = { ...newCalls(filter), options };
+		const store = new Store();
+		const expected = new Set<string>();
+		const emitted: string[] = [];
+		let baselined = false;
+		let lastCreated = new Date().toISOString();
+		const log: string[] = [];
+		try {
+			for (let step = 0; step < 14; step++) {
+				const action = next();
+				if (action < 0.45) {
+					const count = pick([1, 1, 2, 5, 40, 130]);
+					for (let i = 0; i < count; i++) {
+						const kind = next();
+						// A tie only with a timestamp still within the lateness this shape allows.
+						const canTie = Date.now() - Date.parse(lastCreated) <= shape.maxLateMs;
+						const created_at =
+							kind < 0.3 && canTie
+								? lastCreated
+								: kind < 0.45
+									? new Date(Date.now() - Math.floor(next() * shape.maxLateMs)).toISOString()
+									: new Date().toISOString();
+						const record = add('calls', { created_at, status: pick(['completed', 'failed', 'completed']) });
+						lastCreated = created_at;
+						if (baselined && (!('status' in filter) || record.status === filter.status)) expected.add(record.id);
+					}
+					log.push(`create ${count}`);
+				} else if (action < 0.6) {
+					const fault: Fault = pick<Fault>([
+						{ kind: 'status', status: 429, retryAfter: null },
+						{ kind: 'status', status: 503 },
+						{ kind: 'drop' },
+						{ kind: 'status', status: 503, times: settings.maxRetries + 1 },
+						{ kind: 'drop', skip: 1, times: settings.maxRetries + 1 },
+						{ kind: 'malformed' },
+					]);
+					emulator.inject({ ...fault, path: '/v1/calls' });
+					log.push(`fault ${JSON.stringify(fault)}`);
+				} else if (action < 0.65) {
+					// A restart: the state survives only as JSON (Store always does that).
+					log.push('restart');
+				} else if (action < 0.7 && shape.waitMs > 0) {
+					await new Promise((r) => setTimeout(r, shape.waitMs));
+					log.push(`wait ${shape.waitMs} ms`);
+				} else {
+					try {
+						const out = await store.poll(parameters);
+						emitted.push(...out.map((r) => r.id as string));
+						baselined = true;
+						log.push(`poll -> ${out.length}`);
+					} catch (error) {
+						log.push(`poll failed: ${(error as Error).message.slice(0, 60)}`);
 					}
 				}
-				emulator.faults = [];
-				// Poll until a poll that started with no drain pending finds nothing new.
-				for (let drain = 0; drain < 12; drain++) {
-					const wasDraining = Boolean((store.data.state as IDataObject | undefined)?.drain);
-					const out = await store.poll(parameters);
-					emitted.push(...out.map((r) => r.id as string));
-					baselined = true;
-					if (out.length === 0 && !wasDraining) break;
-				}
-				expect(new Set(emitted).size).toBe(emitted.length);
-				expect([...emitted].sort()).toEqual([...expected].sort());
-			} catch (error) {
-				throw new Error(
-					`randomized run failed with seed ${seed} (rerun: INBOUNDFLOW_FUZZ_SEED=${seed}); steps: ${log.join(' | ')}\n${String(error)}`,
-				);
 			}
+			emulator.faults = [];
+			// Poll until a poll that started with no drain pending finds nothing new.
+			for (let drain = 0; drain < 12; drain++) {
+				const wasDraining = Boolean((store.data.state as IDataObject | undefined)?.drain);
+				const out = await store.poll(parameters);
+				emitted.push(...out.map((r) => r.id as string));
+				baselined = true;
+				if (out.length === 0 && !wasDraining) break;
+			}
+			expect(new Set(emitted).size).toBe(emitted.length);
+			expect([...emitted].sort()).toEqual([...expected].sort());
+		} catch (error) {
+			throw new Error(
+				`randomized run failed with seed ${seed} (rerun: INBOUNDFLOW_FUZZ_SEED=${seed}); steps: ${log.join(' | ')}\n${String(error)}`,
+			);
 		}
+	}
+
+	it(`emits each created matching record exactly once over ${RUNS} seeded runs`, async () => {
+		for (const seed of seeds(1, RUNS)) await fuzzRun(seed, { maxLateMs: 30_000, waitMs: 0 });
+	}, 600_000);
+
+	it('never misses a late record with a short lookback and real time passing (40 seeded runs)', async () => {
+		// Lookback 300 ms; records show up to 250 ms late; waits longer than the lookback.
+		for (const seed of seeds(100_001, 40)) await fuzzRun(seed, { lookbackMinutes: 0.005, maxLateMs: 250, waitMs: 400 });
 	}, 600_000);
 });

@@ -5,7 +5,9 @@
 //  - each poll asks for `since = watermark - OVERLAP` and drops the ids it already
 //    emitted (kept for the overlap window);
 //  - a backlog larger than one poll's share is drained across polls by keeping the
-//    cursor; the watermark moves only when a traversal is complete;
+//    cursor; the watermark moves only when a traversal is complete, and never past
+//    the server time at which that traversal started: records created while it ran
+//    may sit behind its cursor (oldest-first pages), so the next poll reads them again;
 //  - state is written only after every page arrived, so a failed poll changes nothing.
 import type { IDataObject, IPollFunctions } from 'n8n-workflow';
 
@@ -23,8 +25,8 @@ export interface PollState {
 	watermark: string;
 	/** Ids already emitted (or present at the baseline), with their created_at. */
 	seen: Record<string, string>;
-	/** A traversal left unfinished by the previous poll. */
-	drain?: { cursor: string; since: string; max: string };
+	/** A traversal left unfinished by the previous poll; startedAt is server time. */
+	drain?: { cursor: string; since: string; max: string; startedAt?: string };
 }
 
 export interface PollOptions {
@@ -130,7 +132,11 @@ export async function pollRecords(
 	let max = state.drain?.max ?? state.watermark;
 	let complete = false;
 	let cursor: string | undefined;
+	let startedAt = state.drain ? state.drain.startedAt : undefined;
+	let firstPage = !state.drain;
 	for await (const page of paginate.call(this, { ...req, qs: { ...req.qs, since } }, { cursor: state.drain?.cursor })) {
+		if (firstPage) startedAt = page.serverTime;
+		firstPage = false;
 		for (const record of page.records) {
 			max = laterOf(max, createdAt(record));
 			if (typeof record.id !== 'string' || record.id in seen) continue;
@@ -149,14 +155,17 @@ export async function pollRecords(
 
 	let next: PollState;
 	if (complete) {
-		next = { version: STATE_VERSION, key, watermark: max, seen: prune(seen, ms(max) - overlap) };
+		// Not past the traversal's start (see above); never backwards.
+		const capped = startedAt && ms(startedAt) > 0 && ms(max) > ms(startedAt) ? startedAt : max;
+		const watermark = laterOf(state.watermark, capped);
+		next = { version: STATE_VERSION, key, watermark, seen: prune(seen, ms(watermark) - overlap) };
 	} else {
 		next = {
 			version: STATE_VERSION,
 			key,
 			watermark: state.watermark,
 			seen: prune(seen, ms(since)),
-			drain: { cursor: cursor!, since, max },
+			drain: { cursor: cursor!, since, max, ...(startedAt ? { startedAt } : {}) },
 		};
 	}
 	return { records: fresh, state: next };
