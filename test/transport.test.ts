@@ -156,6 +156,23 @@ describe('retries', () => {
 		expect(emulator.requests).toHaveLength(settings.maxRateLimitRetries + 1);
 	});
 
+	it('waits for X-RateLimit-Reset on a 429 without Retry-After (another client spent the key)', async () => {
+		emulator.configure({ rateLimit: { limit: 3, windowMs: 2000 }, retryAfter: 'none' });
+		const other = () => fetch(`${emulator.url}/v1/me`, { headers: { authorization: `Bearer ${credentials.apiKey}` } });
+		// Start just after a window boundary, so all of this falls in one window.
+		await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000) + 20));
+		for (let i = 0; i < 3; i++) await other();
+		const windowEnd = Math.ceil(Date.now() / 2000) * 2000;
+		emulator.clearLog();
+		await executeNode(account, { credentials });
+		const statuses = emulator.requests.map((r) => r.status);
+		expect(statuses[0]).toBe(429);
+		expect(statuses[statuses.length - 1]).toBe(200);
+		// Retried once the window reset, not by short backoff steps before it.
+		expect(emulator.requests[1].at).toBeGreaterThanOrEqual(windowEnd);
+		expect(statuses).toHaveLength(2);
+	});
+
 	it('stops waiting for a 429 when the execution is cancelled', async () => {
 		emulator.inject({ kind: 'status', status: 429, retryAfter: 60 });
 		const controller = new AbortController();
