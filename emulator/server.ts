@@ -241,12 +241,6 @@ export class InboundFlowEmulator {
 		return record;
 	}
 
-	/** Adds many records at once (fast path for benchmarks). */
-	addMany(resource: Resource, list: StoredRecord[]): void {
-		this.records[resource].push(...list);
-		delete this.sorted[resource];
-	}
-
 	reset(seed: SeedCounts = this.options.seed ?? {}): void {
 		this.records = seedRecords(seed, this.options.seedValue);
 		this.sorted = {};

@@ -25,7 +25,7 @@ import { InboundFlowApi } from '../credentials/InboundFlowApi.credentials';
 import { InboundFlowWebhookApi } from '../credentials/InboundFlowWebhookApi.credentials';
 import { FULL_KEY, startEmulator, type EmulatorOptions, type InboundFlowEmulator } from '../emulator/server';
 import { InboundFlow } from '../nodes/InboundFlow/InboundFlow.node';
-import { resetBudgets, settings } from '../nodes/InboundFlow/transport/pacing';
+import { DEFAULT_SETTINGS, resetBudgets, settings } from '../nodes/InboundFlow/transport/pacing';
 import { InboundFlowTrigger } from '../nodes/InboundFlowTrigger/InboundFlowTrigger.node';
 import { InboundFlowWebhookTrigger } from '../nodes/InboundFlowWebhookTrigger/InboundFlowWebhookTrigger.node';
 
@@ -46,7 +46,7 @@ export function fastTimings(): void {
 }
 
 export function restoreTimings(): void {
-	Object.assign(settings, { baseDelayMs: 500, maxDelayMs: 20_000, timeoutMs: 30_000 });
+	Object.assign(settings, DEFAULT_SETTINGS);
 	resetBudgets();
 }
 
@@ -66,7 +66,10 @@ class TestNodeTypes implements INodeTypes {
 
 /** What n8n's CredentialsHelper does for a generic `authenticate` block. */
 class TestCredentialsHelper {
-	constructor(private data: Record<string, ICredentialDataDecryptedObject>) {}
+	constructor(
+		private data: Record<string, ICredentialDataDecryptedObject>,
+		private onRead?: () => void,
+	) {}
 
 	getParentTypes(): string[] {
 		return [];
@@ -83,6 +86,7 @@ class TestCredentialsHelper {
 	async getDecrypted(_additional: unknown, _nodeCredentials: unknown, type: string) {
 		const data = this.data[type];
 		if (!data) throw new Error(`no test credential of type ${type}`);
+		this.onRead?.();
 		return { ...data };
 	}
 
@@ -146,14 +150,18 @@ function makeNode(type: string, parameters: IDataObject, credentials: Credential
 	};
 }
 
-function additional(credentials: Credentials, extra: Partial<IWorkflowExecuteAdditionalData> = {}) {
+function additional(
+	credentials: Credentials,
+	extra: Partial<IWorkflowExecuteAdditionalData> = {},
+	onCredentialRead?: () => void,
+) {
 	const data: Record<string, ICredentialDataDecryptedObject> = {};
 	if (credentials.apiKey !== undefined) {
 		data.inboundFlowApi = { apiKey: credentials.apiKey, baseUrl: credentials.baseUrl ?? '' };
 	}
 	if (credentials.signingSecret !== undefined) data.inboundFlowWebhookApi = { signingSecret: credentials.signingSecret };
 	return {
-		credentialsHelper: new TestCredentialsHelper(data),
+		credentialsHelper: new TestCredentialsHelper(data, onCredentialRead),
 		executionId: 'test-execution',
 		restApiUrl: 'http://localhost:5678/rest',
 		webhookBaseUrl: 'http://localhost:5678/webhook',
@@ -172,6 +180,8 @@ export interface ExecuteOptions {
 	mode?: WorkflowExecuteMode;
 	/** The execution's cancel signal (n8n aborts it when the user stops the run). */
 	abortSignal?: AbortSignal;
+	/** Called on each credential read (ours and n8n's own, per request). */
+	onCredentialRead?: () => void;
 }
 
 /** Runs the action node's execute() in an n8n-core ExecuteContext. */
@@ -185,7 +195,7 @@ export async function executeNode(parameters: IDataObject, options: ExecuteOptio
 	const context = new ExecuteContext(
 		workflow,
 		node,
-		additional(options.credentials),
+		additional(options.credentials, {}, options.onCredentialRead),
 		options.mode ?? 'manual',
 		runExecutionData,
 		0,

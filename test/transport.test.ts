@@ -47,6 +47,14 @@ describe('credential and authentication', () => {
 		expect(error.message).toContain('[redacted]');
 	});
 
+	it('reads the credential once per traversal (plus n8n\'s own read per request)', async () => {
+		let reads = 0;
+		const out = await executeNode(allCalls(), { credentials, onCredentialRead: () => reads++ });
+		expect(json(out)).toHaveLength(250);
+		expect(emulator.requests).toHaveLength(3);
+		expect(reads).toBe(3 + 1);
+	});
+
 	it('refuses an http:// base URL other than localhost before sending anything', async () => {
 		const error = await failure(account, { ...credentials, baseUrl: 'http://api.example.com' });
 		expect(error.message).toMatch(/^Base URL: "http:\/\/api.example.com" uses http:\/\//);
@@ -83,6 +91,14 @@ describe('responses', () => {
 		expect(error.message).toContain(`Call "${missing}" was not found`);
 		expect(error.message).toMatch(/request ID req_[0-9a-f]{12}/);
 		if (hasMessage) expect(error.message).toContain(`InboundFlow said: "Call not found: ${missing}"`);
+	});
+
+	it('words a 400 as an invalid request, with the server message', async () => {
+		emulator.inject({ kind: 'status', status: 400, message: 'limit must be an integer from 1 to 100' });
+		const error = await failure(account);
+		expect(error.message).toMatch(
+			/^InboundFlow refused the request to get the account as invalid \(HTTP 400; InboundFlow said: "limit must be an integer from 1 to 100"; request ID req_/,
+		);
 	});
 
 	it('names the missing scope on a 403', async () => {

@@ -101,6 +101,18 @@ describe('with a signing secret', () => {
 		expect(server.staticData.deliveries).toEqual([deliveryId]);
 	});
 
+	it('drops a repeat that arrives before n8n saved the static data of the first', async () => {
+		const deliveryId = randomUUID();
+		const first = buildWebhook({ event: 'call.completed', data: callData, secret: SECRET, deliveryId });
+		expect((await send(first.body, first.headers)).status).toBe(200);
+		// Same workflow and node, static data not (yet) persisted: a second server.
+		await server.close();
+		server = await serveWebhook({ events: ALL_EVENTS }, { signingSecret: SECRET });
+		expect(server.staticData.deliveries).toBeUndefined();
+		expect(await send(first.body, first.headers)).toEqual({ status: 200, body: { received: true, duplicate: deliveryId } });
+		expect(server.emitted).toHaveLength(0);
+	});
+
 	it.each([
 		['not JSON', '{"event": ', 400, 'The body is not valid JSON'],
 		['a JSON array', '[1,2]', 400, 'The body must be a JSON object'],

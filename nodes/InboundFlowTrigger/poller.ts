@@ -2,8 +2,8 @@
 // tested on its own. Never misses and never repeats a record, whatever the service's
 // `since` (inclusive or exclusive) and page order:
 //  - the watermark is the newest created_at seen, never the local clock;
-//  - each poll asks for `since = watermark - OVERLAP` and drops the ids it already
-//    emitted (kept for the overlap window);
+//  - each poll asks for `since = watermark - lookback` and drops the ids it already
+//    emitted (kept for the lookback window);
 //  - a backlog larger than one poll's share is drained across polls by keeping the
 //    cursor; the watermark moves only when a traversal is complete, and never past
 //    the server time at which that traversal started: records created while it ran

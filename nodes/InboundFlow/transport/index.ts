@@ -39,6 +39,8 @@ export interface ApiRequest extends RequestDescription {
 	body?: IDataObject;
 	/** Error statuses returned to the caller instead of thrown (e.g. 409). */
 	acceptStatuses?: number[];
+	/** Credentials already read (the pager reads them once per traversal). */
+	credentials?: ResolvedCredentials;
 }
 
 export interface ApiResponse {
@@ -132,30 +134,17 @@ async function wait(ctx: InboundFlowContext, ms: number): Promise<void> {
 	await sleep(ms, signal);
 }
 
-/** Credentials read once per context and item, not once per page. */
-const credentialCache = new WeakMap<object, Map<number, Promise<{ baseUrl: string; apiKey: string }>>>();
+export interface ResolvedCredentials {
+	baseUrl: string;
+	apiKey: string;
+}
 
-export async function getCredentials(
-	this: InboundFlowContext,
-	itemIndex?: number,
-): Promise<{ baseUrl: string; apiKey: string }> {
-	let perItem = credentialCache.get(this);
-	if (!perItem) credentialCache.set(this, (perItem = new Map()));
-	const slot = itemIndex ?? -1;
-	let entry = perItem.get(slot);
-	if (!entry) {
-		entry = (async () => {
-			const credentials = (await this.getCredentials(CREDENTIAL_NAME, itemIndex)) as unknown as InboundFlowCredentials;
-			return {
-				baseUrl: checkBaseUrl(this.getNode(), credentials.baseUrl, itemIndex),
-				apiKey: String(credentials.apiKey ?? ''),
-			};
-		})();
-		perItem.set(slot, entry);
-		// A failed read is not kept: the next call tries again.
-		entry.catch(() => perItem!.delete(slot));
-	}
-	return await entry;
+export async function getCredentials(this: InboundFlowContext, itemIndex?: number): Promise<ResolvedCredentials> {
+	const credentials = (await this.getCredentials(CREDENTIAL_NAME, itemIndex)) as unknown as InboundFlowCredentials;
+	return {
+		baseUrl: checkBaseUrl(this.getNode(), credentials.baseUrl, itemIndex),
+		apiKey: String(credentials.apiKey ?? ''),
+	};
 }
 
 /**
@@ -166,7 +155,7 @@ export async function getCredentials(
  */
 export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Promise<ApiResponse> {
 	const node = this.getNode();
-	const { baseUrl, apiKey } = await getCredentials.call(this, req.itemIndex);
+	const { baseUrl, apiKey } = req.credentials ?? (await getCredentials.call(this, req.itemIndex));
 	const key = budgetKey(baseUrl, apiKey);
 	const idempotent = req.method === 'GET';
 	let retries = 0;

@@ -2,7 +2,7 @@
 import type { IDataObject } from 'n8n-workflow';
 
 import { protocolError, type RequestDescription } from './errors';
-import { apiRequest, type InboundFlowContext } from './index';
+import { apiRequest, getCredentials, type InboundFlowContext } from './index';
 
 export const MAX_PAGE_SIZE = 100;
 /** A traversal longer than this is taken for a loop (a million records at 100 a page). */
@@ -42,6 +42,8 @@ export async function* paginate(
 	let cursor = options.cursor;
 	let remaining = options.limit ?? Infinity;
 	const description = { ...req, method: 'GET' };
+	// Read once per traversal: a later traversal (the next poll) sees an updated key.
+	const credentials = await getCredentials.call(this, req.itemIndex);
 
 	for (let pages = 0; remaining > 0; pages++) {
 		if (pages >= MAX_PAGES) {
@@ -49,7 +51,7 @@ export async function* paginate(
 		}
 		const qs: IDataObject = { ...req.qs, limit: Math.min(pageSize, remaining) };
 		if (cursor) qs.cursor = cursor;
-		const response = await apiRequest.call(this, { ...description, method: 'GET', qs });
+		const response = await apiRequest.call(this, { ...description, method: 'GET', qs, credentials });
 		const body = response.body;
 		if (!isObject(body) || !Array.isArray(body.data)) {
 			throw protocolError(node, 'a list answer without a "data" array', description, response.requestId);
