@@ -25,7 +25,7 @@ import { InboundFlowApi } from '../credentials/InboundFlowApi.credentials';
 import { InboundFlowWebhookApi } from '../credentials/InboundFlowWebhookApi.credentials';
 import { FULL_KEY, startEmulator, type EmulatorOptions, type InboundFlowEmulator } from '../emulator/server';
 import { InboundFlow } from '../nodes/InboundFlow/InboundFlow.node';
-import { DEFAULT_SETTINGS, resetBudgets, settings } from '../nodes/InboundFlow/transport/pacing';
+import { DEFAULT_SETTINGS, resetBudgets, settings } from '../nodes/shared/transport/pacing';
 import { InboundFlowTrigger } from '../nodes/InboundFlowTrigger/InboundFlowTrigger.node';
 import { InboundFlowWebhookTrigger } from '../nodes/InboundFlowWebhookTrigger/InboundFlowWebhookTrigger.node';
 

@@ -2,7 +2,7 @@
 import type { IDataObject } from 'n8n-workflow';
 
 import type { ErrorShape, InboundFlowEmulator } from '../emulator/server';
-import { settings } from '../nodes/InboundFlow/transport/pacing';
+import { settings } from '../nodes/shared/transport/pacing';
 import { executeNode, fastTimings, json, restoreTimings, withEmulator, type Credentials } from './helpers';
 
 let emulator: InboundFlowEmulator;

@@ -4,7 +4,7 @@ import type { IDataObject } from 'n8n-workflow';
 
 import { rng, type Json, type Resource } from '../emulator/data';
 import type { EmulatorConfig, Fault, InboundFlowEmulator } from '../emulator/server';
-import { settings } from '../nodes/InboundFlow/transport/pacing';
+import { settings } from '../nodes/shared/transport/pacing';
 import { OVERLAP_MS } from '../nodes/InboundFlowTrigger/poller';
 import { fastTimings, json, poll, restoreTimings, withEmulator, type Credentials } from './helpers';
 

@@ -1,7 +1,7 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
 
-import { resourceProperties } from './actions/common';
+import { resourceProperties } from './actions/factories';
 import { RESOURCES, router } from './actions/router';
 
 export class InboundFlow implements INodeType {

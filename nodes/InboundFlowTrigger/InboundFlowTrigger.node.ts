@@ -8,11 +8,15 @@ import type {
 } from 'n8n-workflow';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
-import { APPOINTMENT_STATUSES } from '../InboundFlow/actions/appointment';
-import { CALL_STATUSES } from '../InboundFlow/actions/call';
-import { optionsCollection, statusFilter } from '../InboundFlow/actions/common';
-import { LEAD_STATUSES, urgencyFilter } from '../InboundFlow/actions/lead';
-import type { ListRequest } from '../InboundFlow/transport/pagination';
+import {
+	APPOINTMENT_STATUSES,
+	CALL_STATUSES,
+	LEAD_STATUSES,
+	optionsCollection,
+	statusFilter,
+	urgencyFilter,
+} from '../shared/descriptions';
+import type { ListRequest } from '../shared/transport/pagination';
 import { newestRecord, pollRecords } from './poller';
 
 interface EventSpec {

@@ -11,7 +11,7 @@
 //  - state is written only after every page arrived, so a failed poll changes nothing.
 import type { IDataObject, IPollFunctions } from 'n8n-workflow';
 
-import { paginate, type ListRequest } from '../InboundFlow/transport/pagination';
+import { paginate, type ListRequest } from '../shared/transport/pagination';
 
 export const STATE_VERSION = 1;
 /** How far before the watermark each poll looks again, unless the node says otherwise. */

@@ -12,8 +12,8 @@ import type {
 } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
 
-import { optionsCollection } from '../InboundFlow/actions/common';
-import { apiRequest } from '../InboundFlow/transport';
+import { optionsCollection } from '../shared/descriptions';
+import { apiRequest } from '../shared/transport';
 
 export const WEBHOOK_EVENTS = ['call.completed', 'call.transferred', 'appointment.booked', 'lead.created'];
 /** Delivery ids remembered for duplicate detection, per trigger. */

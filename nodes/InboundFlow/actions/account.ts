@@ -1,7 +1,8 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
 
-import { apiRequest } from '../transport';
-import { asRecord, type Resource } from './common';
+import { apiRequest } from '../../shared/transport';
+import { asRecord } from './factories';
+import type { Resource } from './types';
 
 export const accountResource: Resource = {
 	value: 'account',

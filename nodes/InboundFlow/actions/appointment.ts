@@ -1,6 +1,7 @@
-import { createdAfterFilter, getManyOperation, statusFilter, type Resource } from './common';
-
-export const APPOINTMENT_STATUSES = ['booked', 'confirmed', 'cancelled', 'completed', 'no_show'];
+import { APPOINTMENT_STATUSES, statusFilter } from '../../shared/descriptions';
+import { getManyOperation } from './factories';
+import { createdAfterFilter } from './fields';
+import type { Resource } from './types';
 
 export const appointmentResource: Resource = {
 	value: 'appointment',

@@ -1,17 +1,9 @@
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
-import {
-	createdAfterFilter,
-	getManyOperation,
-	getOperation,
-	phoneField,
-	pick,
-	simplifyField,
-	statusFilter,
-	type Resource,
-} from './common';
-
-export const CALL_STATUSES = ['completed', 'failed', 'blocked', 'in-progress', 'forwarding'];
+import { CALL_STATUSES, statusFilter } from '../../shared/descriptions';
+import { getManyOperation, getOperation, pick } from './factories';
+import { createdAfterFilter, phoneField, simplifyField } from './fields';
+import type { Resource } from './types';
 
 const simplifyCall = pick([
 	'id',

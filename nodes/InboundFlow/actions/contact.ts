@@ -1,17 +1,12 @@
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
-import { apiRequest } from '../transport';
-import { collect } from '../transport/pagination';
-import {
-	asRecord,
-	createdAfterFilter,
-	getManyOperation,
-	getOperation,
-	optionsCollection,
-	phoneField,
-	type Resource,
-} from './common';
+import { optionsCollection } from '../../shared/descriptions';
+import { apiRequest } from '../../shared/transport';
+import { collect } from '../../shared/transport/pagination';
+import { asRecord, getManyOperation, getOperation } from './factories';
+import { createdAfterFilter, phoneField } from './fields';
+import type { Resource } from './types';
 import { checkEmail, collection, requirePhone } from './validation';
 
 async function findByPhone(this: IExecuteFunctions, phone: string, i: number): Promise<IDataObject[]> {

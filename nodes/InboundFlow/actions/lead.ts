@@ -1,17 +1,7 @@
-import { createdAfterFilter, getManyOperation, pick, statusFilter, type Resource } from './common';
-
-export const LEAD_STATUSES = ['new', 'contacted', 'qualified', 'converted', 'lost'];
-export const URGENCIES = ['low', 'medium', 'high'];
-
-export const urgencyFilter = {
-	displayName: 'Urgency',
-	name: 'urgency',
-	type: 'options' as const,
-	default: 'high',
-	description: 'Only leads with this urgency',
-	options: URGENCIES.map((value) => ({ name: value.charAt(0).toUpperCase() + value.slice(1), value })),
-};
-
+import { LEAD_STATUSES, statusFilter, urgencyFilter } from '../../shared/descriptions';
+import { getManyOperation, pick } from './factories';
+import { createdAfterFilter } from './fields';
+import type { Resource } from './types';
 export const leadResource: Resource = {
 	value: 'lead',
 	name: 'Lead',

@@ -4,7 +4,7 @@ import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 import { accountResource } from './account';
 import { appointmentResource } from './appointment';
 import { callResource } from './call';
-import type { Resource } from './common';
+import type { Resource } from './types';
 import { contactResource } from './contact';
 import { leadResource } from './lead';
 

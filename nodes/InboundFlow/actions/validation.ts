@@ -1,7 +1,7 @@
 // Checks of user input, run before any request; each error names the field and the problem.
 import type { IDataObject, IExecuteFunctions, INode } from 'n8n-workflow';
 
-import { inputError } from '../transport/errors';
+import { inputError } from '../../shared/transport/errors';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const E164 = /^\+[1-9]\d{6,14}$/;

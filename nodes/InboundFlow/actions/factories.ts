@@ -1,26 +1,14 @@
-// Shared field definitions and the factories every resource builds its operations from.
+// The factories every resource builds its operations from: Get Many (Return All /
+// Limit, filters, Simplify) and Get by ID, and the resource's operation selector.
 import type { IDataObject, IExecuteFunctions, INodeProperties, INodePropertyOptions } from 'n8n-workflow';
 import { updateDisplayOptions } from 'n8n-workflow';
 
-import { inputError } from '../transport/errors';
-import { apiRequest } from '../transport';
-import { collect } from '../transport/pagination';
+import { apiRequest } from '../../shared/transport';
+import { inputError } from '../../shared/transport/errors';
+import { collect } from '../../shared/transport/pagination';
+import { idField, limitField, returnAllField, simplifyField } from './fields';
+import type { Operation, Resource } from './types';
 import { collection, requirePhone, requireUuid, toIsoUtc } from './validation';
-
-export interface Operation {
-	value: string;
-	name: string;
-	action: string;
-	description: string;
-	properties: INodeProperties[];
-	execute(this: IExecuteFunctions, itemIndex: number): Promise<IDataObject[]>;
-}
-
-export interface Resource {
-	value: string;
-	name: string;
-	operations: Operation[];
-}
 
 /** The operation selector of a resource and each operation's fields, shown only for it. */
 export function resourceProperties(resource: Resource): INodeProperties[] {
@@ -48,92 +36,6 @@ export function resourceProperties(resource: Resource): INodeProperties[] {
 			updateDisplayOptions({ show: { resource: [resource.value], operation: [op.value] } }, op.properties),
 		),
 	];
-}
-
-// ---- shared fields ----------------------------------------------------------
-
-export const returnAllField: INodeProperties = {
-	displayName: 'Return All',
-	name: 'returnAll',
-	type: 'boolean',
-	default: false,
-	description: 'Whether to return all results or only up to a given limit',
-};
-
-export const limitField: INodeProperties = {
-	displayName: 'Limit',
-	name: 'limit',
-	type: 'number',
-	typeOptions: { minValue: 1 },
-	default: 50,
-	description: 'Max number of results to return',
-	displayOptions: { show: { returnAll: [false] } },
-};
-
-export const simplifyField: INodeProperties = {
-	displayName: 'Simplify',
-	name: 'simplify',
-	type: 'boolean',
-	default: true,
-	description:
-		'Whether to return a simplified version of the response instead of the raw data (drops the transcript and messages)',
-};
-
-/** The "Options" collection of rarely used settings. */
-export function optionsCollection(options: INodeProperties[]): INodeProperties {
-	return { displayName: 'Options', name: 'options', type: 'collection', placeholder: 'Add Option', default: {}, options };
-}
-
-export function idField(displayName: string, name: string, example: string): INodeProperties {
-	return {
-		displayName,
-		name,
-		type: 'string',
-		required: true,
-		default: '',
-		placeholder: example,
-		description: `The ID (a UUID) of the ${displayName.replace(/ ID$/, '').toLowerCase()}`,
-	};
-}
-
-export function phoneField(displayName: string, name: string, description: string, required = false): INodeProperties {
-	return {
-		displayName,
-		name,
-		type: 'string',
-		default: '',
-		required,
-		placeholder: '+14155551234',
-		description,
-	};
-}
-
-export function statusFilter(noun: string, values: string[]): INodeProperties {
-	const firstValue = values[0];
-	return {
-		displayName: 'Status',
-		name: 'status',
-		type: 'options',
-		default: firstValue,
-		description: `Only ${noun} with this status`,
-		options: values.map((value) => ({
-			name: value
-				.split(/[-_]/)
-				.map((w) => w.charAt(0).toUpperCase() + w.slice(1))
-				.join(' '),
-			value,
-		})),
-	};
-}
-
-export function createdAfterFilter(noun: string): INodeProperties {
-	return {
-		displayName: 'Created After',
-		name: 'createdAfter',
-		type: 'dateTime',
-		default: '',
-		description: `Only ${noun} created after this moment (sent to InboundFlow as \`since\`)`,
-	};
 }
 
 /** Turns the Filters collection into query parameters, validating each value. */

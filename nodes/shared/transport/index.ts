@@ -22,6 +22,7 @@ import {
 	type RequestDescription,
 } from './errors';
 import { backoff, block, budgetKey, delayBefore, observe, rateLimitDelay, settings } from './pacing';
+import { isObject } from '../utils';
 
 export const CREDENTIAL_NAME = 'inboundFlowApi';
 export const DEFAULT_BASE_URL = 'https://api.inboundflow.app';
@@ -65,9 +66,6 @@ const CONNECTION_CODES = [
 	'ERR_SOCKET_CONNECTION_TIMEOUT',
 ];
 
-function isObject(value: unknown): value is Record<string, unknown> {
-	return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Base URL without trailing slash; https only, but for localhost. */
 export function checkBaseUrl(node: INode, value: string | undefined, itemIndex?: number): string {

@@ -3,6 +3,7 @@ import type { IDataObject } from 'n8n-workflow';
 
 import { protocolError, type RequestDescription } from './errors';
 import { apiRequest, getCredentials, type InboundFlowContext } from './index';
+import { isObject } from '../utils';
 
 export const MAX_PAGE_SIZE = 100;
 /** A traversal longer than this is taken for a loop (a million records at 100 a page). */
@@ -21,9 +22,6 @@ export interface Page {
 	serverTime?: string;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-	return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Yields the pages of a list, following next_cursor while has_more, with every

@@ -1,5 +1,6 @@
 // Client-side pacing by InboundFlow's X-RateLimit-* headers, shared by every request
 // made with the same key in this n8n process, and the waits of the retry policy.
+import { header } from '../utils';
 
 export interface TransportSettings {
 	/** Retries of a GET after 502/503/504, a dropped connection or a malformed body. */
@@ -55,11 +56,6 @@ export function resetBudgets(): void {
 	budgets.clear();
 }
 
-function header(headers: Record<string, unknown>, name: string): string | undefined {
-	const value = headers[name] ?? headers[name.toLowerCase()];
-	if (Array.isArray(value)) return String(value[0]);
-	return value === undefined || value === null ? undefined : String(value);
-}
 
 /** X-RateLimit-Reset as epoch ms: unix seconds, unix ms, or seconds from now. */
 export function parseReset(value: string | undefined, now: number): number | undefined {

@@ -2,6 +2,7 @@
 // message, the request id and, for 403/404, the missing scope or the unknown id.
 import type { INode, JsonObject } from 'n8n-workflow';
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
+import { isObject } from '../utils';
 
 export interface RequestDescription {
 	method: string;
@@ -15,9 +16,6 @@ export interface RequestDescription {
 	itemIndex?: number;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-	return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** The server's message from any of the body shapes InboundFlow may send. */
 export function serverMessage(body: unknown): string | undefined {

@@ -1,0 +1,63 @@
+// Fields of the action node's operations.
+import type { INodeProperties } from 'n8n-workflow';
+
+export const returnAllField: INodeProperties = {
+	displayName: 'Return All',
+	name: 'returnAll',
+	type: 'boolean',
+	default: false,
+	description: 'Whether to return all results or only up to a given limit',
+};
+
+export const limitField: INodeProperties = {
+	displayName: 'Limit',
+	name: 'limit',
+	type: 'number',
+	typeOptions: { minValue: 1 },
+	default: 50,
+	description: 'Max number of results to return',
+	displayOptions: { show: { returnAll: [false] } },
+};
+
+export const simplifyField: INodeProperties = {
+	displayName: 'Simplify',
+	name: 'simplify',
+	type: 'boolean',
+	default: true,
+	description:
+		'Whether to return a simplified version of the response instead of the raw data (drops the transcript and messages)',
+};
+
+export function idField(displayName: string, name: string, example: string): INodeProperties {
+	return {
+		displayName,
+		name,
+		type: 'string',
+		required: true,
+		default: '',
+		placeholder: example,
+		description: `The ID (a UUID) of the ${displayName.replace(/ ID$/, '').toLowerCase()}`,
+	};
+}
+
+export function phoneField(displayName: string, name: string, description: string, required = false): INodeProperties {
+	return {
+		displayName,
+		name,
+		type: 'string',
+		default: '',
+		required,
+		placeholder: '+14155551234',
+		description,
+	};
+}
+
+export function createdAfterFilter(noun: string): INodeProperties {
+	return {
+		displayName: 'Created After',
+		name: 'createdAfter',
+		type: 'dateTime',
+		default: '',
+		description: `Only ${noun} created after this moment (sent to InboundFlow as \`since\`)`,
+	};
+}
