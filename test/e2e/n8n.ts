@@ -33,6 +33,8 @@ export class N8n {
 		readonly userFolder: string,
 		readonly bin: string,
 		readonly port: number,
+		/** n8n 2.x opens its task-broker port even with runners off: one per process. */
+		readonly brokerPort: number,
 	) {}
 
 	/** A fresh user folder with the package installed as a community package. */
@@ -49,7 +51,7 @@ export class N8n {
 		const link = path.join(nodesDir, 'node_modules', PACKAGE_NAME);
 		fs.rmSync(link, { force: true, recursive: true });
 		fs.symlinkSync(PACKAGE_ROOT, link, 'dir');
-		return new N8n(userFolder, n8nBin(), options.port ?? (await freePort()));
+		return new N8n(userFolder, n8nBin(), options.port ?? (await freePort()), await freePort());
 	}
 
 	env(): NodeJS.ProcessEnv {
@@ -75,6 +77,7 @@ export class N8n {
 			// The emulator and the demo sinks listen on loopback.
 			N8N_SSRF_PROTECTION_ENABLED: 'false',
 			N8N_RUNNERS_ENABLED: 'false',
+			N8N_RUNNERS_BROKER_PORT: String(this.brokerPort),
 			DB_SQLITE_POOL_SIZE: '2',
 			GENERIC_TIMEZONE: 'UTC',
 		};
