@@ -1,10 +1,13 @@
 import type {
-	IAuthenticateGeneric,
+	ICredentialDataDecryptedObject,
 	ICredentialTestRequest,
 	ICredentialType,
+	IHttpRequestOptions,
 	Icon,
 	INodeProperties,
 } from 'n8n-workflow';
+
+import { checkBaseUrlText, DEFAULT_BASE_URL, requestOrigin } from '../nodes/shared/baseUrl';
 
 export class InboundFlowApi implements ICredentialType {
 	name = 'inboundFlowApi';
@@ -34,24 +37,38 @@ export class InboundFlowApi implements ICredentialType {
 			displayName: 'Base URL',
 			name: 'baseUrl',
 			type: 'string',
-			default: 'https://api.inboundflow.app',
+			default: DEFAULT_BASE_URL,
 			description:
-				'Leave as is unless you reach InboundFlow through a proxy. Must use https://; http:// is accepted only for localhost and 127.0.0.1.',
+				'Leave as is unless you reach InboundFlow through a proxy. Must use https://; http:// is accepted only for localhost and 127.0.0.1. The key is sent to this address only.',
 		},
 	];
 
-	authenticate: IAuthenticateGeneric = {
-		type: 'generic',
-		properties: {
-			headers: {
-				Authorization: '=Bearer {{$credentials.apiKey}}',
-			},
-		},
-	};
+	/**
+	 * Adds the bearer key, and refuses (before anything is sent) a request that would
+	 * carry it over plain http or to any origin other than the Base URL's: the
+	 * credential test, our nodes and any other node using this credential alike.
+	 */
+	async authenticate(
+		credentials: ICredentialDataDecryptedObject,
+		requestOptions: IHttpRequestOptions,
+	): Promise<IHttpRequestOptions> {
+		const check = checkBaseUrlText(credentials.baseUrl);
+		if (!check.ok) throw new Error(`Base URL: ${check.problem}`);
+		const target = requestOrigin(requestOptions.url, requestOptions.baseURL);
+		if (target !== check.origin) {
+			throw new Error(
+				`The InboundFlow API key is sent only to ${check.origin} (the credential's Base URL); this request goes to ${target ?? 'an invalid URL'}`,
+			);
+		}
+		return {
+			...requestOptions,
+			headers: { ...requestOptions.headers, Authorization: `Bearer ${String(credentials.apiKey ?? '')}` },
+		};
+	}
 
 	test: ICredentialTestRequest = {
 		request: {
-			baseURL: '={{$credentials.baseUrl.replace(/\\/+$/, "")}}',
+			baseURL: '={{$credentials.baseUrl || "https://api.inboundflow.app"}}',
 			url: '/v1/me',
 			method: 'GET',
 		},

@@ -32,8 +32,22 @@ export interface EmulatorConfig {
 	errorShape: ErrorShape;
 	/** null: no rate limit. Windows are fixed and aligned to the epoch. */
 	rateLimit: { limit: number; windowMs: number } | null;
-	/** Whether responses carry X-RateLimit-Reset (unix seconds). */
+	/** Whether responses carry X-RateLimit-Reset (unix seconds). Not documented: off by default. */
 	sendReset: boolean;
+	/** Whether answers carry meta.timestamp (every documented example does; never described). */
+	metaTimestamp: boolean;
+	/** Whether answers carry the HTTP Date header. */
+	sendDate: boolean;
+	/** Stored cursors expire after this many ms (null: never); an expired one gets cursorExpiredStatus. */
+	cursorTtlMs: number | null;
+	cursorExpiredStatus: 400 | 410;
+	/**
+	 * The server pages first and filters (status, urgency, phone) after: a page may hold
+	 * fewer records than `limit`, or none, with has_more: true.
+	 */
+	filterAfterPaging: boolean;
+	/** How timestamps are written: `millis` (…00.123Z), `seconds` (…00Z) or `offset` (…00.123+02:00). */
+	timestampFormat: 'millis' | 'seconds' | 'offset';
 	/** How a 429 from the rate limiter says when to come back. */
 	retryAfter: 'seconds' | 'date' | 'none';
 	/** What POST /v1/contacts does with a phone that exists. */
@@ -46,7 +60,13 @@ export const DEFAULT_CONFIG: EmulatorConfig = {
 	wrapSingle: true,
 	errorShape: 'nested',
 	rateLimit: null,
-	sendReset: true,
+	sendReset: false,
+	metaTimestamp: true,
+	sendDate: true,
+	cursorTtlMs: null,
+	cursorExpiredStatus: 410,
+	filterAfterPaging: false,
+	timestampFormat: 'millis',
 	retryAfter: 'seconds',
 	duplicatePhone: 'allow',
 };
@@ -57,8 +77,10 @@ export interface Fault {
 	 * drop: destroy the connection without an answer;
 	 * applyThenDrop: apply a POST, then destroy the connection;
 	 * applyThenStatus: apply a POST, then answer `status`;
-	 * malformed: 200 with a body that is not JSON;
-	 * repeatCursor / emptyHasMore / missingCursor: broken pagination;
+	 * malformed: 200 with a body that is not JSON; notEnvelope: 200 with JSON that is not a list envelope;
+	 * redirect: answer `status` (default 302) with `location`;
+	 * repeatCursor / missingCursor: broken pagination;
+	 * emptyHasMore: an extra empty page with has_more and a new cursor (legitimate);
 	 * emptyList: a list answers no records (as before a record was created).
 	 */
 	kind:
@@ -70,7 +92,14 @@ export interface Fault {
 		| 'repeatCursor'
 		| 'emptyHasMore'
 		| 'missingCursor'
-		| 'emptyList';
+		| 'emptyList'
+		| 'notEnvelope'
+		| 'redirect'
+		| 'slow';
+	/** For slow: answer normally after this many ms. */
+	delayMs?: number;
+	/** For redirect: the Location sent. */
+	location?: string;
 	status?: number;
 	/** For 429: Retry-After in seconds, 'date' for an HTTP date 1 s ahead, null for none. */
 	retryAfter?: number | 'date' | null;
@@ -136,20 +165,39 @@ class HttpError extends Error {
 	}
 }
 
-function encodeCursor(record: StoredRecord): string {
-	return Buffer.from(JSON.stringify([record.created_at, record.id])).toString('base64url');
+function encodeCursor(record: Pick<StoredRecord, 'created_at' | 'id'>): string {
+	// Issue time (for expiry) and a nonce: two cursors to one position still differ.
+	return Buffer.from(JSON.stringify([record.created_at, record.id, Date.now(), randomUUID().slice(0, 8)])).toString(
+		'base64url',
+	);
 }
 
-function decodeCursor(cursor: string): [string, string] {
+function decodeCursor(cursor: string): [string, string, number] {
 	try {
 		const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-		if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')) {
-			return value as [string, string];
+		if (Array.isArray(value) && value.length === 4 && typeof value[0] === 'string' && typeof value[1] === 'string') {
+			return [value[0], value[1], Number(value[2])];
 		}
 	} catch {
 		// fall through
 	}
 	throw new HttpError(400, 'Invalid cursor', 'invalid_cursor');
+}
+
+const TIME_FIELDS = new Set(['created_at', 'updated_at', 'started_at', 'ended_at', 'last_call_at']);
+
+/** A stored UTC timestamp as the configured format writes it. */
+function formatTime(value: string, format: EmulatorConfig['timestampFormat']): string {
+	const ms = Date.parse(value);
+	if (Number.isNaN(ms)) return value;
+	const utc = new Date(ms).toISOString();
+	if (format === 'seconds') return `${utc.slice(0, 19)}Z`;
+	if (format === 'offset') {
+		// The same instant in UTC+02:00.
+		const local = new Date(ms + 2 * 3_600_000).toISOString();
+		return `${local.slice(0, 23)}+02:00`;
+	}
+	return utc;
 }
 
 function compareKey(a: StoredRecord, b: StoredRecord): number {
@@ -177,6 +225,7 @@ export class InboundFlowEmulator {
 	private windows = new Map<string, { start: number; count: number }>();
 	private sorted: Partial<Record<Resource, StoredRecord[]>> = {};
 	private logRequests: boolean;
+	private cursorsValidFrom = 0;
 	url = '';
 
 	constructor(private options: EmulatorOptions = {}) {
@@ -223,6 +272,11 @@ export class InboundFlowEmulator {
 		this.faults.push(...faults.map((f) => ({ times: 1, skip: 0, ...f })));
 	}
 
+	/** Every cursor issued so far is refused from now on (as after the server's cursor lifetime). */
+	expireCursors(): void {
+		this.cursorsValidFrom = Date.now() + 1;
+	}
+
 	clearLog(): void {
 		this.requests = [];
 	}
@@ -247,6 +301,7 @@ export class InboundFlowEmulator {
 		this.faults = [];
 		this.requests = [];
 		this.windows.clear();
+		this.cursorsValidFrom = 0;
 		this.config = { ...DEFAULT_CONFIG, ...this.options.config };
 	}
 
@@ -308,6 +363,7 @@ export class InboundFlowEmulator {
 		const query = Object.fromEntries(url.searchParams.entries());
 		const entry: LoggedRequest = { method, path: url.pathname, query, status: 0, at: Date.now() };
 		if (this.logRequests) this.requests.push(entry);
+		res.sendDate = this.config.sendDate;
 		const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
 			entry.status = status;
 			const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
@@ -338,6 +394,7 @@ export class InboundFlowEmulator {
 
 		const fault = this.takeFault(method, url.pathname);
 		if (fault) entry.fault = fault.kind;
+		if (fault?.kind === 'slow') await new Promise((r) => setTimeout(r, fault.delayMs ?? 100));
 		if (fault?.kind === 'drop') {
 			entry.status = -1;
 			req.socket.destroy();
@@ -349,6 +406,12 @@ export class InboundFlowEmulator {
 			if (fault.retryAfter === 'date') headers['retry-after'] = new Date(Date.now() + 1000).toUTCString();
 			const status = fault.status ?? 503;
 			return fail(new HttpError(status, fault.message ?? `Injected ${status}`, 'injected'), headers);
+		}
+		if (fault?.kind === 'notEnvelope') {
+			return send(200, { items: [], meta: this.meta(requestId) }, rate.headers);
+		}
+		if (fault?.kind === 'redirect') {
+			return send(fault.status ?? 302, undefined, { ...rate.headers, location: fault.location ?? '/' });
 		}
 		if (fault?.kind === 'malformed') {
 			entry.status = 200;
@@ -374,8 +437,26 @@ export class InboundFlowEmulator {
 		}
 	}
 
+	/** meta of an answer: request_id, and timestamp unless switched off. */
+	private meta(requestId: string): Record<string, string> {
+		return this.config.metaTimestamp
+			? { request_id: requestId, timestamp: formatTime(new Date().toISOString(), this.config.timestampFormat) }
+			: { request_id: requestId };
+	}
+
+	/** A record as the API writes it (timestamps in the configured format). */
+	private render(record: Record<string, Json>): Record<string, Json> {
+		if (this.config.timestampFormat === 'millis') return record;
+		const out: Record<string, Json> = { ...record };
+		for (const key of Object.keys(out)) {
+			const value = out[key];
+			if (TIME_FIELDS.has(key) && typeof value === 'string') out[key] = formatTime(value, this.config.timestampFormat);
+		}
+		return out;
+	}
+
 	private errorBody(error: HttpError, requestId: string): unknown {
-		const meta = { request_id: requestId, timestamp: new Date().toISOString() };
+		const meta = this.meta(requestId);
 		switch (this.config.errorShape) {
 			case 'nested':
 				return { error: { message: error.message, code: error.code }, meta };
@@ -391,8 +472,9 @@ export class InboundFlowEmulator {
 	}
 
 	private single(data: Json, requestId: string): unknown {
-		if (!this.config.wrapSingle) return data;
-		return { data, meta: { request_id: requestId, timestamp: new Date().toISOString() } };
+		const rendered = typeof data === 'object' && data !== null && !Array.isArray(data) ? this.render(data) : data;
+		if (!this.config.wrapSingle) return rendered;
+		return { data: rendered, meta: this.meta(requestId) };
 	}
 
 	private route(
@@ -413,7 +495,7 @@ export class InboundFlowEmulator {
 		if (method === 'GET' && parts[1] === 'me' && parts.length === 2) {
 			return {
 				status: 200,
-				body: { data: { ...ORG, scopes: apiKey.scopes }, meta: { request_id: requestId, timestamp: new Date().toISOString() } },
+				body: { data: { ...ORG, scopes: apiKey.scopes }, meta: this.meta(requestId) },
 			};
 		}
 		const resource = parts[1] as Resource;
@@ -479,13 +561,15 @@ export class InboundFlowEmulator {
 					: (r) => Date.parse(r.created_at) > sinceMs,
 			);
 		}
+		// Filters applied after paging when the switch says so (since always before).
+		const later: Array<(r: StoredRecord) => boolean> = [];
 		const enumFilter = (name: string, allowed: string[] | null, field: string) => {
 			const value = params.get(name);
 			if (value === null) return;
 			if (allowed && !allowed.includes(value)) {
 				throw new HttpError(400, `${name} must be one of ${allowed.join(', ')}`, `invalid_${name}`);
 			}
-			filters.push((r) => r[field] === value);
+			(this.config.filterAfterPaging ? later : filters).push((r) => r[field] === value);
 		};
 		if (resource === 'calls') {
 			enumFilter('status', CALL_STATUSES, 'status');
@@ -505,7 +589,11 @@ export class InboundFlowEmulator {
 		const cursor = params.get('cursor');
 		let i = newestFirst ? list.length - 1 : 0;
 		if (cursor) {
-			const [t, id] = decodeCursor(cursor);
+			const [t, id, issuedAt] = decodeCursor(cursor);
+			const ttl = this.config.cursorTtlMs;
+			if ((ttl !== null && !(Date.now() - issuedAt <= ttl)) || !(issuedAt >= this.cursorsValidFrom)) {
+				throw new HttpError(this.config.cursorExpiredStatus, 'Cursor expired; start the listing again', 'cursor_expired');
+			}
 			const pivot = { id, created_at: t } as StoredRecord;
 			// First index whose key is greater than the pivot.
 			let lo = 0;
@@ -531,15 +619,22 @@ export class InboundFlowEmulator {
 			page.push(list[i]);
 		}
 		let nextCursor = hasMore ? encodeCursor(page[page.length - 1]) : null;
-		let data: StoredRecord[] = page;
+		let data: StoredRecord[] = later.length ? page.filter((r) => later.every((f) => f(r))) : page;
 		if (fault?.kind === 'repeatCursor') {
 			hasMore = true;
 			nextCursor = cursor ?? encodeCursor(page[page.length - 1] ?? { id: 'x', created_at: '1970-01-01T00:00:00Z' });
 		}
 		if (fault?.kind === 'emptyHasMore') {
+			// An empty page, more to follow, and a new cursor to the same position (as a
+			// server that filters after paging sends): nothing is skipped.
+			const [t, id] = cursor
+				? decodeCursor(cursor)
+				: newestFirst
+					? ['9999-12-31T23:59:59.999Z', '\uffff']
+					: ['0000-01-01T00:00:00.000Z', ''];
 			data = [];
 			hasMore = true;
-			nextCursor = nextCursor ?? encodeCursor({ id: 'x', created_at: '1970-01-01T00:00:00Z' });
+			nextCursor = encodeCursor({ created_at: t, id });
 		}
 		if (fault?.kind === 'emptyList') {
 			data = [];
@@ -551,10 +646,10 @@ export class InboundFlowEmulator {
 			nextCursor = null;
 		}
 		return {
-			data,
+			data: data.map((r) => this.render(r)),
 			has_more: hasMore,
 			next_cursor: nextCursor,
-			meta: { request_id: requestId, timestamp: new Date().toISOString() },
+			meta: this.meta(requestId),
 		};
 	}
 
@@ -587,6 +682,9 @@ export class InboundFlowEmulator {
 				return reply(200, this.requests);
 			case 'DELETE requests':
 				this.clearLog();
+				return reply(200, {});
+			case 'POST expire-cursors':
+				this.expireCursors();
 				return reply(200, {});
 			case 'POST reset':
 				this.reset();

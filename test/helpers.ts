@@ -102,7 +102,9 @@ class TestCredentialsHelper {
 		node: INode,
 	): Promise<IHttpRequestOptions> {
 		const authenticate = CREDENTIAL_TYPES[type]?.authenticate;
-		if (!authenticate || typeof authenticate !== 'object' || authenticate.type !== 'generic') return options;
+		// A function, as n8n's CredentialsHelper calls it.
+		if (typeof authenticate === 'function') return await authenticate(credentials, options);
+		if (!authenticate || authenticate.type !== 'generic') return options;
 		const resolve = (value: string) =>
 			String(
 				workflow.expression.getSimpleParameterValue(node, value, 'internal', { $credentials: credentials }, undefined, ''),

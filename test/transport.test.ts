@@ -1,8 +1,13 @@
 // Transport and pager, through the action node in n8n-core contexts, over real HTTP.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
+
 import type { IDataObject } from 'n8n-workflow';
 
 import type { ErrorShape, InboundFlowEmulator } from '../emulator/server';
-import { settings } from '../nodes/shared/transport/pacing';
+import { MAX_EMPTY_PAGES } from '../nodes/shared/transport/pagination';
+import { resetBudgets, settings } from '../nodes/shared/transport/pacing';
 import { executeNode, fastTimings, json, restoreTimings, withEmulator, type Credentials } from './helpers';
 
 let emulator: InboundFlowEmulator;
@@ -22,9 +27,13 @@ const account = { resource: 'account', operation: 'get' };
 const allCalls = (extra: IDataObject = {}) => ({ resource: 'call', operation: 'getAll', returnAll: true, ...extra });
 const getCall = (callId: string) => ({ resource: 'call', operation: 'get', callId });
 
-async function failure(parameters: IDataObject, creds: Credentials = credentials): Promise<Error & IDataObject> {
+async function failure(
+	parameters: IDataObject,
+	creds: Credentials = credentials,
+	onCredentialRead?: () => void,
+): Promise<Error & IDataObject> {
 	try {
-		await executeNode(parameters, { credentials: creds });
+		await executeNode(parameters, { credentials: creds, onCredentialRead });
 	} catch (error) {
 		return error as Error & IDataObject;
 	}
@@ -39,12 +48,55 @@ describe('credential and authentication', () => {
 		expect(error.message).toMatch(/HTTP 401/);
 	});
 
-	it('never shows the API key in an error, even when the server echoes it', async () => {
-		const key = credentials.apiKey!;
-		emulator.inject({ kind: 'status', status: 500, message: `bad key ${key}`, times: 10 });
-		const error = await failure(account);
-		expect(JSON.stringify({ m: error.message, d: error.description, c: error.context })).not.toContain(key);
-		expect(error.message).toContain('[redacted]');
+	it.each(['nested', 'message', 'string', 'text'] as const)(
+		'never keeps the API key in any field of an error, even when the server echoes it (%s body)',
+		async (errorShape) => {
+			const key = credentials.apiKey!;
+			emulator.configure({ errorShape });
+			emulator.inject({ kind: 'status', status: 400, message: `bad key ${key}`, times: 10 });
+			const error = await failure(account);
+			// Everything n8n may store: every own property, however deep, and the stack.
+			const everything = JSON.stringify(error, Object.getOwnPropertyNames(error)) + String(error.stack) + inspect(error, { depth: 10 });
+			expect(everything).toContain('bad key');
+			expect(everything).not.toContain(key);
+			expect(error.message).toContain('[redacted]');
+		},
+	);
+
+	it('does not follow a redirect: the key never reaches another origin, the error names the target', async () => {
+		const seen: string[] = [];
+		const other = http.createServer((req, res) => {
+			seen.push(String(req.headers.authorization ?? ''));
+			res.end('{"data":{}}');
+		});
+		await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+		const target = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+		try {
+			emulator.inject({ kind: 'redirect', status: 302, location: `${target}/v1/me` });
+			const error = await failure(account);
+			expect(error.message).toBe(
+				`InboundFlow answered the request to get the account with a redirect (HTTP 302) to ${target}, which the node does not follow`,
+			);
+			expect(seen).toEqual([]);
+			// Same origin too: a redirect is reported, not followed.
+			emulator.inject({ kind: 'redirect', status: 301, location: '/v2/me' });
+			expect((await failure(account)).message).toContain(`(HTTP 301) to ${emulator.url}`);
+		} finally {
+			await new Promise<void>((resolve) => other.close(() => resolve()));
+		}
+	});
+
+	it('reports an error from inside n8n as what it is, not as an unreachable service', async () => {
+		let reads = 0;
+		const error = await failure(account, credentials, () => {
+			// Our read, then n8n's own read inside its HTTP helper: that one fails.
+			if (++reads === 2) throw new Error('No bridge acquired for this context. Call acquire() first.');
+		});
+		expect(error.message).toBe(
+			'The request to get the account failed inside n8n: No bridge acquired for this context. Call acquire() first.',
+		);
+		expect(error.message).not.toMatch(/Could not reach/);
+		expect(emulator.requests).toHaveLength(0);
 	});
 
 	it('reads the credential once per traversal (plus n8n\'s own read per request)', async () => {
@@ -154,15 +206,23 @@ describe('retries', () => {
 		expect(String(error.description)).toContain('ECONNREFUSED');
 	});
 
-	it.each([
-		['seconds', 1 as number | 'date'],
-		['an HTTP date', 'date' as number | 'date'],
-	])('waits Retry-After given in %s on a 429', async (_label, retryAfter) => {
-		emulator.inject({ kind: 'status', status: 429, retryAfter });
-		const started = Date.now();
+	it('waits Retry-After given in seconds on a 429', async () => {
+		emulator.inject({ kind: 'status', status: 429, retryAfter: 1 });
 		await executeNode(account, { credentials });
 		expect(emulator.requests.map((r) => r.status)).toEqual([429, 200]);
-		expect(Date.now() - started).toBeGreaterThanOrEqual(retryAfter === 'date' ? 0 : 950);
+		expect(emulator.requests[1].at - emulator.requests[0].at).toBeGreaterThanOrEqual(950);
+	});
+
+	it('waits until the HTTP date of a Retry-After on a 429', async () => {
+		// The emulator's date is 1 s ahead, at whole-second precision: 0–1 s from the 429.
+		emulator.inject({ kind: 'status', status: 429, retryAfter: 'date' });
+		await executeNode(account, { credentials });
+		const [first, second] = emulator.requests;
+		expect([first.status, second.status]).toEqual([429, 200]);
+		const retryAt = Math.floor((first.at + 1000) / 1000) * 1000;
+		expect(second.at).toBeGreaterThanOrEqual(retryAt - 5);
+		// Not the short backoff a missing or unreadable Retry-After gets (5–10 ms here).
+		expect(second.at - first.at).toBeGreaterThan(Math.min(50, retryAt - first.at));
 	});
 
 	it('backs off on a 429 without Retry-After, and fails clearly when 429s persist', async () => {
@@ -173,7 +233,7 @@ describe('retries', () => {
 	});
 
 	it('waits for X-RateLimit-Reset on a 429 without Retry-After (another client spent the key)', async () => {
-		emulator.configure({ rateLimit: { limit: 3, windowMs: 2000 }, retryAfter: 'none' });
+		emulator.configure({ rateLimit: { limit: 3, windowMs: 2000 }, retryAfter: 'none', sendReset: true });
 		const other = () => fetch(`${emulator.url}/v1/me`, { headers: { authorization: `Bearer ${credentials.apiKey}` } });
 		// Start just after a window boundary, so all of this falls in one window.
 		await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000) + 20));
@@ -236,8 +296,8 @@ describe('POST is never repeated when it may have been applied', () => {
 });
 
 describe('pacing by X-RateLimit headers', () => {
-	it('slows down before the limit instead of meeting a 429', async () => {
-		emulator.configure({ rateLimit: { limit: 5, windowMs: 1000 } });
+	it('with X-RateLimit-Reset switched on, slows down before the limit instead of meeting a 429', async () => {
+		emulator.configure({ rateLimit: { limit: 5, windowMs: 1000 }, sendReset: true });
 		const started = Date.now();
 		// 12 items, one request each, against 5 requests per one-second window.
 		const out = await executeNode(account, { credentials, items: Array.from({ length: 12 }, () => ({})) });
@@ -254,16 +314,28 @@ describe('pacing by X-RateLimit headers', () => {
 		expect(results.filter((r) => r.status === 429).length).toBeGreaterThan(0);
 	});
 
-	it('without X-RateLimit-Reset, still completes (429s answered by Retry-After)', async () => {
-		emulator.configure({ rateLimit: { limit: 4, windowMs: 1000 }, sendReset: false });
-		Object.assign(settings, { windowMs: 1000 });
-		try {
-			const out = await executeNode({ ...allCalls(), returnAll: false, limit: 250 }, { credentials });
-			expect(json(out)).toHaveLength(250);
-		} finally {
-			Object.assign(settings, { windowMs: 60_000 });
+	it('with the documented headers only, learns the window from Retry-After and stops meeting 429s', async () => {
+		// 3 requests per 2-second window, no X-RateLimit-Reset: 14 requests span 5 windows.
+		emulator.configure({ rateLimit: { limit: 3, windowMs: 2000 }, sendReset: false, retryAfter: 'seconds' });
+		await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000) + 20));
+		const out = await executeNode(account, { credentials, items: Array.from({ length: 14 }, () => ({})) });
+		expect(json(out)).toHaveLength(14);
+		const limited = emulator.requests.filter((r) => r.status === 429);
+		// The first two windows teach the end and the length; afterwards none.
+		expect(limited.length).toBeLessThanOrEqual(2);
+		const lastLimited = limited.length ? limited[limited.length - 1].at : 0;
+		expect(emulator.requests.filter((r) => r.status === 200 && r.at > lastLimited).length).toBeGreaterThanOrEqual(6);
+	}, 20_000);
+
+	it('without learning (each 429 answered alone), the same run meets a 429 in every window', async () => {
+		emulator.configure({ rateLimit: { limit: 3, windowMs: 2000 }, sendReset: false, retryAfter: 'seconds' });
+		await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000) + 20));
+		for (let i = 0; i < 14; i++) {
+			resetBudgets(); // forget what was learned
+			await executeNode(account, { credentials });
 		}
-	});
+		expect(emulator.requests.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(3);
+	}, 20_000);
 });
 
 describe('pager', () => {
@@ -299,7 +371,6 @@ describe('pager', () => {
 
 	it.each([
 		['repeatCursor', /same next_cursor twice/],
-		['emptyHasMore', /empty page that says more pages follow/],
 		['missingCursor', /has_more: true without a next_cursor/],
 	] as const)('stops with a clear error on %s', async (kind, message) => {
 		emulator.inject({ kind, path: '/v1/calls', skip: 1, times: 5 });
@@ -308,10 +379,40 @@ describe('pager', () => {
 		expect(emulator.requests.length).toBeLessThanOrEqual(3);
 	});
 
-	it('rejects a list answer that is not an envelope', async () => {
-		emulator.configure({ errorShape: 'nested' });
+	it('follows empty pages that say more follow (a server filtering after paging), missing nothing', async () => {
+		emulator.inject({ kind: 'emptyHasMore', path: '/v1/calls', skip: 1, times: 7 });
+		const out = await executeNode(allCalls(), { credentials });
+		expect(json(out).map((c) => c.id).sort()).toEqual(emulator.records.calls.map((c) => c.id).sort());
+		expect(emulator.requests).toHaveLength(3 + 7);
+	});
+
+	it(`stops with a clear error after ${MAX_EMPTY_PAGES} empty pages in a row`, async () => {
+		emulator.inject({ kind: 'emptyHasMore', path: '/v1/calls', times: 1000 });
+		const error = await failure(allCalls());
+		expect(error.message).toMatch(new RegExp(`${MAX_EMPTY_PAGES} empty pages in a row`));
+		expect(emulator.requests).toHaveLength(MAX_EMPTY_PAGES);
+	});
+
+	it('with filtering after paging switched on, returns exactly the matching records', async () => {
+		emulator.configure({ filterAfterPaging: true });
+		const out = await executeNode(allCalls({ filters: { status: 'failed' } }), { credentials });
+		const expected = emulator.records.calls.filter((c) => c.status === 'failed');
+		expect(json(out).map((c) => c.id).sort()).toEqual(expected.map((c) => c.id).sort());
+		// Pages of 100 raw records: 3 requests for 250 calls, whatever matches.
+		expect(emulator.requests).toHaveLength(3);
+	});
+
+	it('retries, then rejects, a body that is not JSON', async () => {
 		emulator.inject({ kind: 'malformed', path: '/v1/calls', times: 100 });
 		const error = await failure(allCalls());
 		expect(error.message).toMatch(/not valid JSON/);
+		expect(emulator.requests).toHaveLength(settings.maxRetries + 1);
+	});
+
+	it('rejects valid JSON that is not a list envelope', async () => {
+		emulator.inject({ kind: 'notEnvelope', path: '/v1/calls' });
+		const error = await failure(allCalls());
+		expect(error.message).toMatch(/a list answer without a "data" array/);
+		expect(emulator.requests).toHaveLength(1);
 	});
 });

@@ -17,7 +17,7 @@ import {
 	urgencyFilter,
 } from '../shared/descriptions';
 import type { ListRequest } from '../shared/transport/pagination';
-import { newestRecord, pollRecords } from './poller';
+import { exclusivePoll, MAX_POLL_MS, newestRecord, pollRecords } from './poller';
 
 interface EventSpec {
 	/** Default lookback in minutes (see the Lookback option). */
@@ -72,6 +72,13 @@ function filterProperties(): INodeProperties[] {
 		}));
 }
 
+/** The lookback in minutes: the event's default unless a custom one is set (older: lookbackMinutes > 0). */
+function lookbackMinutes(options: IDataObject, spec: EventSpec): number {
+	const custom = Number(options.lookbackMinutes ?? 0);
+	if (options.lookback === 'auto') return spec.lookback;
+	return custom > 0 ? custom : spec.lookback;
+}
+
 /** A stable key of the settings a state belongs to. */
 function settingsKey(event: string, filters: IDataObject, lookback: number): string {
 	const sorted = Object.keys(filters)
@@ -87,7 +94,7 @@ export class InboundFlowTrigger implements INodeType {
 		icon: { light: 'file:inboundflow.svg', dark: 'file:inboundflow.dark.svg' },
 		group: ['trigger'],
 		version: 1,
-		subtitle: '={{$parameter["event"]}}',
+		subtitle: `={{${JSON.stringify(Object.fromEntries(Object.entries(EVENTS).map(([k, v]) => [k, v.name])))}[$parameter["event"]] ?? $parameter["event"]}}`,
 		description: 'Starts the workflow when InboundFlow has a new call, lead, appointment or contact',
 		defaults: { name: 'InboundFlow Trigger' },
 		polling: true,
@@ -110,7 +117,7 @@ export class InboundFlowTrigger implements INodeType {
 			...filterProperties(),
 			optionsCollection([
 				{
-					displayName: 'Emit Records From the Last Hours on First Run',
+					displayName: 'On Activation, Also Emit the Last (Hours)',
 					name: 'firstRunHours',
 					type: 'number',
 					typeOptions: { minValue: 0 },
@@ -119,13 +126,25 @@ export class InboundFlowTrigger implements INodeType {
 						'On activation the trigger normally starts from now and emits nothing old. Set a number of hours to also emit the records created in that many hours before activation.',
 				},
 				{
+					displayName: 'Lookback',
+					name: 'lookback',
+					type: 'options',
+					default: 'auto',
+					description:
+						'How far back each poll looks again for records that appear late. Automatic: 15 minutes for calls (a call is listed when it ends, but its created_at is its start), 2 minutes otherwise. Raise it above your longest calls when filtering on completed calls. Changing it starts a new baseline.',
+					options: [
+						{ name: 'Automatic (15 Min for Calls, 2 Min Otherwise)', value: 'auto' },
+						{ name: 'Custom', value: 'custom' },
+					],
+				},
+				{
 					displayName: 'Lookback (Minutes)',
 					name: 'lookbackMinutes',
 					type: 'number',
-					typeOptions: { minValue: 0 },
-					default: 0,
-					description:
-						'How far back each poll looks again for records that appear late (0: 15 minutes for calls, whose start time is their created_at, 2 minutes otherwise). Raise it above your longest calls when filtering on completed calls. Changing it starts a new baseline.',
+					typeOptions: { minValue: 0.01 },
+					default: 15,
+					displayOptions: { show: { lookback: ['custom'] } },
+					description: 'How far back each poll looks again for records that appear late, in minutes',
 				},
 				{
 					displayName: 'Max Records per Poll',
@@ -163,15 +182,22 @@ export class InboundFlowTrigger implements INodeType {
 		}
 
 		const staticData = this.getWorkflowStaticData('node');
-		const budgetMs = typeof this.getPollBudgetMs === 'function' ? this.getPollBudgetMs() : 5 * 60_000;
-		const lookback = Number(options.lookbackMinutes ?? 0) > 0 ? Number(options.lookbackMinutes) : spec.lookback;
+		const engineBudget = typeof this.getPollBudgetMs === 'function' ? this.getPollBudgetMs() : MAX_POLL_MS;
+		const budgetMs = Math.min(MAX_POLL_MS, engineBudget * 0.8);
+		const lookback = lookbackMinutes(options, spec);
 		const key = settingsKey(event, qs, lookback);
-		const { records, state } = await pollRecords.call(this, req, key, staticData.state, {
-			maxPerPoll: Math.max(100, Number(options.maxPerPoll ?? 1000)),
-			firstRunHours: Math.max(0, Number(options.firstRunHours ?? 0)),
-			budgetMs,
-			overlapMs: lookback * 60_000,
-		});
+		const guard = `${this.getWorkflow().id ?? ''}:${this.getNode().id}`;
+		const result = await exclusivePoll(guard, 3 * MAX_POLL_MS, async () =>
+			await pollRecords.call(this, req, key, staticData.state, {
+				maxPerPoll: Math.max(100, Number(options.maxPerPoll ?? 1000)),
+				firstRunHours: Math.max(0, Number(options.firstRunHours ?? 0)),
+				budgetMs,
+				overlapMs: lookback * 60_000,
+			}),
+		);
+		// Another poll of this trigger still runs, or time ran out before anything was read.
+		if (!result?.state) return null;
+		const { records, state } = result;
 		staticData.state = state as unknown as IDataObject;
 		return records.length ? [this.helpers.returnJsonArray(records)] : null;
 	}

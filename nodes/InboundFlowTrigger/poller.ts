@@ -1,6 +1,6 @@
 // What a poll of the trigger does, kept apart from the node's description so it can be
 // tested on its own. Never misses and never repeats a record, whatever the service's
-// `since` (inclusive or exclusive) and page order:
+// `since` (inclusive or exclusive), page order, timestamp format or clock headers:
 //  - the watermark is the newest created_at seen, never the local clock;
 //  - each poll asks for `since = watermark - lookback` and drops the ids it already
 //    emitted (kept for the lookback window);
@@ -8,14 +8,28 @@
 //    cursor; the watermark moves only when a traversal is complete, and never past
 //    the server time at which that traversal started: records created while it ran
 //    may sit behind its cursor (oldest-first pages), so the next poll reads them again;
-//  - state is written only after every page arrived, so a failed poll changes nothing.
+//  - a stored cursor the server no longer accepts (400/410) is dropped and the read
+//    starts again from the watermark (the seen ids keep it from repeating);
+//  - state is written only after every page of the poll arrived, so a failed poll
+//    changes nothing;
+//  - at most one poll per workflow trigger runs at a time in this process (n8n starts
+//    a tick even while the previous poll still waits), and a poll ends inside its time
+//    budget, keeping its cursor when it has to stop early.
 import type { IDataObject, IPollFunctions } from 'n8n-workflow';
 
+import { DeadlineError } from '../shared/transport';
+import { toNodeError } from '../shared/transport/errors';
 import { paginate, type ListRequest } from '../shared/transport/pagination';
+import { isObject } from '../shared/utils';
 
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 /** How far before the watermark each poll looks again, unless the node says otherwise. */
 export const OVERLAP_MS = 2 * 60_000;
+/**
+ * The longest a poll may run, whatever n8n allows: shorter than n8n's shortest poll
+ * interval (one minute), so a poll never outlives its tick by design.
+ */
+export const MAX_POLL_MS = 45_000;
 
 export interface PollState {
 	version: number;
@@ -23,8 +37,8 @@ export interface PollState {
 	key: string;
 	/** Newest created_at of a complete traversal (ISO). */
 	watermark: string;
-	/** Ids already emitted (or present at the baseline), with their created_at. */
-	seen: Record<string, string>;
+	/** Ids already emitted (or present at the baseline), with their created_at, as [id, at] pairs. */
+	seen: Array<[string, string]>;
 	/** A traversal left unfinished by the previous poll; startedAt is server time. */
 	drain?: { cursor: string; since: string; max: string; startedAt?: string };
 }
@@ -34,30 +48,38 @@ export interface PollOptions {
 	maxPerPoll: number;
 	/** On the first run, emit records created in the last N hours (0: none). */
 	firstRunHours: number;
-	/** Time this poll may spend fetching. */
+	/** Time this poll may spend, all waits included. */
 	budgetMs: number;
 	/** How far before the watermark each poll looks again (default OVERLAP_MS). */
 	overlapMs?: number;
 }
 
-export function isPollState(value: unknown, key: string): value is PollState {
-	if (typeof value !== 'object' || value === null) return false;
-	const state = value as Partial<PollState>;
-	return (
-		state.version === STATE_VERSION &&
-		state.key === key &&
-		typeof state.watermark === 'string' &&
-		typeof state.seen === 'object' &&
-		state.seen !== null
-	);
+function isPair(value: unknown): value is [string, string] {
+	return Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string';
+}
+
+/** The stored state, if it belongs to these settings; version 1 (seen as an object) is upgraded. */
+export function readState(value: unknown, key: string): PollState | undefined {
+	if (!isObject(value) || value.key !== key || typeof value.watermark !== 'string') return undefined;
+	let seen: Array<[string, string]>;
+	if (value.version === STATE_VERSION && Array.isArray(value.seen)) {
+		seen = value.seen.filter(isPair);
+	} else if (value.version === 1 && isObject(value.seen)) {
+		seen = Object.entries(value.seen).filter((pair): pair is [string, string] => typeof pair[1] === 'string');
+	} else {
+		return undefined;
+	}
+	const drain = isObject(value.drain) && typeof value.drain.cursor === 'string' ? (value.drain as PollState['drain']) : undefined;
+	return { version: STATE_VERSION, key, watermark: value.watermark, seen, ...(drain ? { drain } : {}) };
 }
 
 function createdAt(record: IDataObject): string {
 	return typeof record.created_at === 'string' ? record.created_at : '';
 }
 
-function ms(iso: string): number {
-	const value = Date.parse(iso);
+/** Epoch ms of an ISO 8601 time (Z or an offset, with or without milliseconds); 0 if unreadable. */
+export function ms(iso: string | undefined): number {
+	const value = iso === undefined ? NaN : Date.parse(iso);
 	return Number.isNaN(value) ? 0 : value;
 }
 
@@ -71,43 +93,66 @@ export function byCreatedAt(a: IDataObject, b: IDataObject): number {
 	return String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0;
 }
 
-function prune(seen: Record<string, string>, cutoffMs: number): Record<string, string> {
-	const out: Record<string, string> = {};
-	for (const [id, at] of Object.entries(seen)) if (ms(at) >= cutoffMs) out[id] = at;
+function prune(seen: Map<string, string>, cutoffMs: number): Array<[string, string]> {
+	const out: Array<[string, string]> = [];
+	for (const [id, at] of seen) if (ms(at) >= cutoffMs) out.push([id, at]);
 	return out;
 }
 
-/** First live run: records what exists now, so activation does not flood the workflow. */
-async function baseline(
-	this: IPollFunctions,
-	req: ListRequest,
-	key: string,
-	options: PollOptions,
-): Promise<PollState> {
-	const overlap = options.overlapMs ?? OVERLAP_MS;
-	let serverTime: string | undefined;
-	for await (const page of paginate.call(this, req, { limit: 1, pageSize: 1 })) {
-		serverTime = page.serverTime ?? page.records.map(createdAt).sort().pop();
+function iso(epochMs: number): string {
+	return new Date(epochMs).toISOString();
+}
+
+/** True when a page lists records oldest first. */
+function ascending(records: IDataObject[]): boolean {
+	return records.length > 1 && byCreatedAt(records[0], records[records.length - 1]) < 0;
+}
+
+/**
+ * The server's "now" for a baseline: its clock (meta.timestamp or the Date header);
+ * without one, the newest record's created_at (following oldest-first pages to the
+ * end); with no record at all, n8n's clock (there is nothing to flood with).
+ */
+async function serverNow(this: IPollFunctions, req: ListRequest): Promise<string> {
+	let newest: IDataObject | undefined;
+	for await (const page of paginate.call(this, req)) {
+		if (page.serverTime) return page.serverTime;
+		for (const record of page.records) if (!newest || byCreatedAt(record, newest) > 0) newest = record;
+		if (!ascending(page.records)) break;
 	}
-	const now = serverTime && ms(serverTime) > 0 ? serverTime : new Date().toISOString();
+	const newestAt = newest ? createdAt(newest) : '';
+	return ms(newestAt) > 0 ? newestAt : iso(Date.now());
+}
+
+/** First live run: records what exists now, so activation does not flood the workflow. */
+async function baseline(this: IPollFunctions, req: ListRequest, key: string, options: PollOptions): Promise<PollState> {
+	const overlap = options.overlapMs ?? OVERLAP_MS;
+	const now = await serverNow.call(this, { ...req, qs: { ...req.qs } });
 	if (options.firstRunHours > 0) {
 		const from = ms(now) - options.firstRunHours * 3_600_000;
-		return { version: STATE_VERSION, key, watermark: new Date(from + overlap).toISOString(), seen: {} };
+		return { version: STATE_VERSION, key, watermark: iso(from + overlap), seen: [] };
 	}
-	const since = new Date(ms(now) - overlap).toISOString();
-	const seen: Record<string, string> = {};
+	const since = iso(ms(now) - overlap);
+	const seen: Array<[string, string]> = [];
 	for await (const page of paginate.call(this, { ...req, qs: { ...req.qs, since } })) {
 		for (const record of page.records) {
 			// Records newer than the baseline instant are left to the next poll.
-			if (typeof record.id === 'string' && ms(createdAt(record)) <= ms(now)) seen[record.id] = createdAt(record);
+			if (typeof record.id === 'string' && ms(createdAt(record)) <= ms(now)) seen.push([record.id, createdAt(record)]);
 		}
 	}
 	return { version: STATE_VERSION, key, watermark: now, seen };
 }
 
+function isExpiredCursor(error: unknown): boolean {
+	const code = isObject(error) ? String((error as { httpCode?: unknown }).httpCode ?? '') : '';
+	return code === '400' || code === '410';
+}
+
 /**
  * One poll. Returns the records to emit (oldest first) and the state to keep;
- * throws, changing nothing, when a page fails.
+ * throws, changing nothing, when a page fails. When the time budget runs out it
+ * returns what it read completely and keeps the cursor, or (before any page) nothing
+ * and the unchanged state.
  */
 export async function pollRecords(
 	this: IPollFunctions,
@@ -115,60 +160,90 @@ export async function pollRecords(
 	key: string,
 	previous: unknown,
 	options: PollOptions,
-): Promise<{ records: IDataObject[]; state: PollState }> {
-	const started = Date.now();
+): Promise<{ records: IDataObject[]; state: PollState | undefined }> {
+	const deadline = Date.now() + options.budgetMs;
+	const timed: ListRequest = { ...req, deadline };
 	const overlap = options.overlapMs ?? OVERLAP_MS;
-	let state: PollState;
-	if (isPollState(previous, key)) {
-		state = previous;
-	} else {
-		state = await baseline.call(this, req, key, options);
+	let state = readState(previous, key);
+	if (!state) {
+		try {
+			state = await baseline.call(this, timed, key, options);
+		} catch (error) {
+			if (error instanceof DeadlineError) return { records: [], state: undefined };
+			throw toNodeError(this.getNode(), error);
+		}
 		if (options.firstRunHours <= 0) return { records: [], state };
 	}
 
-	const since = state.drain?.since ?? new Date(ms(state.watermark) - overlap).toISOString();
-	const seen = { ...state.seen };
+	try {
+		return await traverse.call(this, timed, key, state, options, overlap);
+	} catch (error) {
+		if (!state.drain || !isExpiredCursor(error)) throw toNodeError(this.getNode(), error);
+		// The stored cursor expired: read again from the watermark (seen ids prevent repeats).
+		const fresh: PollState = { version: STATE_VERSION, key, watermark: state.watermark, seen: state.seen };
+		return await traverse.call(this, timed, key, fresh, options, overlap);
+	}
+}
+
+async function traverse(
+	this: IPollFunctions,
+	req: ListRequest,
+	key: string,
+	state: PollState,
+	options: PollOptions,
+	overlap: number,
+): Promise<{ records: IDataObject[]; state: PollState | undefined }> {
+	const since = state.drain?.since ?? iso(ms(state.watermark) - overlap);
+	const seen = new Map<string, string>(state.seen);
 	const fresh: IDataObject[] = [];
 	let max = state.drain?.max ?? state.watermark;
 	let complete = false;
 	let cursor: string | undefined;
 	let startedAt = state.drain ? state.drain.startedAt : undefined;
-	let firstPage = !state.drain;
-	for await (const page of paginate.call(this, { ...req, qs: { ...req.qs, since } }, { cursor: state.drain?.cursor })) {
-		if (firstPage) startedAt = page.serverTime;
-		firstPage = false;
-		for (const record of page.records) {
-			max = laterOf(max, createdAt(record));
-			if (typeof record.id !== 'string' || record.id in seen) continue;
-			seen[record.id] = createdAt(record);
-			fresh.push(record);
+	let pages = 0;
+	try {
+		for await (const page of paginate.call(this, { ...req, qs: { ...req.qs, since } }, { cursor: state.drain?.cursor })) {
+			if (pages++ === 0 && !state.drain) startedAt = page.serverTime;
+			for (const record of page.records) {
+				max = laterOf(max, createdAt(record));
+				if (typeof record.id !== 'string' || seen.has(record.id)) continue;
+				seen.set(record.id, createdAt(record));
+				fresh.push(record);
+			}
+			if (!page.nextCursor) {
+				complete = true;
+				break;
+			}
+			cursor = page.nextCursor;
+			// Only new records count toward the cap: an idle poll reads the whole overlap window.
+			if (fresh.length >= options.maxPerPoll) break;
 		}
-		if (!page.nextCursor) {
-			complete = true;
-			break;
-		}
-		cursor = page.nextCursor;
-		// Only new records count toward the cap: an idle poll reads the whole overlap window.
-		if (fresh.length >= options.maxPerPoll || Date.now() - started > options.budgetMs / 2) break;
+	} catch (error) {
+		if (!(error instanceof DeadlineError)) throw toNodeError(this.getNode(), error);
+		// Out of time: keep what was read completely (the drain resumes from `cursor`).
+		if (cursor === undefined) return { records: [], state: undefined };
 	}
 	fresh.sort(byCreatedAt);
 
-	let next: PollState;
 	if (complete) {
 		// Not past the traversal's start (see above); never backwards.
 		const capped = startedAt && ms(startedAt) > 0 && ms(max) > ms(startedAt) ? startedAt : max;
 		const watermark = laterOf(state.watermark, capped);
-		next = { version: STATE_VERSION, key, watermark, seen: prune(seen, ms(watermark) - overlap) };
-	} else {
-		next = {
+		return {
+			records: fresh,
+			state: { version: STATE_VERSION, key, watermark, seen: prune(seen, ms(watermark) - overlap) },
+		};
+	}
+	return {
+		records: fresh,
+		state: {
 			version: STATE_VERSION,
 			key,
 			watermark: state.watermark,
 			seen: prune(seen, ms(since)),
 			drain: { cursor: cursor!, since, max, ...(startedAt ? { startedAt } : {}) },
-		};
-	}
-	return { records: fresh, state: next };
+		},
+	};
 }
 
 /** The newest record matching the filters, for "Fetch Test Event". */
@@ -177,10 +252,34 @@ export async function newestRecord(this: IPollFunctions, req: ListRequest): Prom
 	let pages = 0;
 	for await (const page of paginate.call(this, req)) {
 		for (const record of page.records) if (!newest || byCreatedAt(record, newest) > 0) newest = record;
-		const ascending =
-			page.records.length > 1 && byCreatedAt(page.records[0], page.records[page.records.length - 1]) < 0;
 		// Newest-first pages put the newest record on page one; oldest-first ones need more pages.
-		if (!ascending || ++pages >= 20) break;
+		if (!ascending(page.records) || ++pages >= 20) break;
 	}
 	return newest;
+}
+
+/** Polls running in this n8n process, by workflow and node, with their start time. */
+const inFlight = new Map<string, number>();
+let pollCounter = 0;
+
+/**
+ * Runs `poll` unless a poll of the same workflow trigger is still running in this
+ * process; then returns undefined at once (no request, nothing emitted). A guard
+ * older than `staleMs` (a poll that never ended) no longer blocks.
+ */
+export async function exclusivePoll<T>(key: string, staleMs: number, poll: () => Promise<T>): Promise<T | undefined> {
+	const started = inFlight.get(key);
+	if (started !== undefined && Date.now() - started < staleMs) return undefined;
+	const token = Date.now() + ++pollCounter / 1e6;
+	inFlight.set(key, token);
+	try {
+		return await poll();
+	} finally {
+		if (inFlight.get(key) === token) inFlight.delete(key);
+	}
+}
+
+/** Forgets running polls: what a restart of n8n does (tests). */
+export function resetPollMemory(): void {
+	inFlight.clear();
 }

@@ -9,8 +9,8 @@ export interface RequestDescription {
 	path: string;
 	/** What the request does, for messages: "list calls", "create a contact". */
 	action: string;
-	/** The scope the request needs, named on a 403. */
-	scope?: string;
+	/** The scope(s) the operation needs, all named on a 403. */
+	scope?: string | string[];
 	/** The record a 404 means, e.g. { what: 'Call', id: '…' }. */
 	notFound?: { what: string; id: string };
 	itemIndex?: number;
@@ -52,6 +52,48 @@ export function redact(text: string, secret: string | undefined): string {
 	return text.split(secret).join('[redacted]');
 }
 
+/**
+ * Removes the secrets from every string of an error, however deep (message,
+ * description, errorResponse, messages, context, cause…): n8n stores the whole error
+ * with the execution. Returns the same error object.
+ */
+export function redactError<T>(error: T, secrets: Array<string | undefined>): T {
+	const list = secrets.filter((s): s is string => typeof s === 'string' && s.length >= 4);
+	if (list.length === 0) return error;
+	const clean = (text: string) => list.reduce((out, secret) => redact(out, secret), text);
+	const seen = new Set<unknown>();
+	const walk = (value: unknown, depth: number): unknown => {
+		if (typeof value === 'string') return clean(value);
+		if (typeof value !== 'object' || value === null || seen.has(value) || depth > 8) return value;
+		seen.add(value);
+		const record = value as Record<string, unknown>;
+		const keys = new Set([...Object.getOwnPropertyNames(record), ...(value instanceof Error ? ['message', 'stack'] : [])]);
+		for (const key of keys) {
+			const descriptor = Object.getOwnPropertyDescriptor(record, key);
+			if (descriptor && !descriptor.writable && !descriptor.set) continue;
+			try {
+				const before = record[key];
+				const after = walk(before, depth + 1);
+				if (after !== before) record[key] = after;
+			} catch {
+				// a read-only or throwing property: leave it
+			}
+		}
+		return value;
+	};
+	walk(error, 0);
+	return error;
+}
+
+function scopeList(scope: string | string[] | undefined): string[] {
+	return scope === undefined ? [] : Array.isArray(scope) ? scope : [scope];
+}
+
+function quoted(list: string[]): string {
+	const names = list.map((s) => `"${s}"`);
+	return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
 function summary(status: number, req: RequestDescription): { message: string; hint: string } {
 	switch (status) {
 		case 400:
@@ -64,15 +106,18 @@ function summary(status: number, req: RequestDescription): { message: string; hi
 				message: 'InboundFlow rejected the API key',
 				hint: 'Open the InboundFlow API credential and paste a valid key (Settings → API in InboundFlow).',
 			};
-		case 403:
+		case 403: {
+			const scopes = scopeList(req.scope);
+			const plural = scopes.length > 1 ? 'scopes' : 'scope';
 			return {
-				message: req.scope
-					? `The API key lacks the "${req.scope}" scope needed to ${req.action}`
+				message: scopes.length
+					? `The API key lacks the ${quoted(scopes)} ${plural} needed to ${req.action}`
 					: `The API key is not allowed to ${req.action}`,
-				hint: req.scope
-					? `Give the key the "${req.scope}" scope in InboundFlow (Settings → API), or use a key that has it.`
+				hint: scopes.length
+					? `Give the key the ${quoted(scopes)} ${plural} in InboundFlow (Settings → API), or use a key that has ${scopes.length > 1 ? 'them' : 'it'}.`
 					: 'Check the key’s scopes in InboundFlow (Settings → API).',
 			};
+		}
 		case 404:
 			return {
 				message: req.notFound
@@ -109,7 +154,6 @@ export function apiError(
 	body: unknown,
 	headers: Record<string, unknown>,
 	req: RequestDescription,
-	secret?: string,
 ): NodeApiError {
 	const said = serverMessage(body);
 	const requestId = requestIdOf(body, headers);
@@ -117,13 +161,13 @@ export function apiError(
 	const details = [`HTTP ${status}`];
 	if (said) details.push(`InboundFlow said: "${said}"`);
 	if (requestId) details.push(`request ID ${requestId}`);
-	const text = redact(`${message} (${details.join('; ')})`, secret);
+	const text = `${message} (${details.join('; ')})`;
 	const response: JsonObject = { httpCode: String(status), message: said ?? null, request_id: requestId ?? null };
 	const code = errorCode(body);
 	if (code) response.code = code;
 	return new NodeApiError(node, response, {
 		message: text,
-		description: redact(hint, secret),
+		description: hint,
 		httpCode: String(status),
 		itemIndex: req.itemIndex,
 	});
@@ -167,7 +211,6 @@ export function networkError(
 	code: string,
 	attempts: number,
 	req: RequestDescription,
-	secret?: string,
 ): NodeApiError {
 	const what = CONNECTION_WORDS[code] ?? 'the connection failed';
 	const advice =
@@ -178,14 +221,51 @@ export function networkError(
 		node,
 		{ reason: 'connection' },
 		{
-			message: redact(
-				`Could not reach InboundFlow at ${baseUrl} to ${req.action}: ${what}, after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
-				secret,
-			),
-			description: redact(`${advice} (error code: ${code})`, secret),
+			message: `Could not reach InboundFlow at ${baseUrl} to ${req.action}: ${what}, after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
+			description: `${advice} (error code: ${code})`,
 			itemIndex: req.itemIndex,
 		},
 	);
+}
+
+/** A 3xx answer: not followed, so the API key goes only to the Base URL's origin. */
+export function redirectError(
+	node: INode,
+	status: number,
+	baseUrl: string,
+	location: string | undefined,
+	req: RequestDescription,
+): NodeApiError {
+	let target = 'another address';
+	try {
+		if (location) target = new URL(location, baseUrl).origin;
+	} catch {
+		target = 'an invalid address';
+	}
+	return new NodeApiError(
+		node,
+		{ httpCode: String(status), message: `redirect to ${target}` },
+		{
+			message: `InboundFlow answered the request to ${req.action} with a redirect (HTTP ${status}) to ${target}, which the node does not follow`,
+			description: `The API key is sent only to the credential's Base URL (${new URL(baseUrl).origin}). If InboundFlow really moved, set the Base URL to the new https:// address.`,
+			httpCode: String(status),
+			itemIndex: req.itemIndex,
+		},
+	);
+}
+
+/** A failure inside n8n while sending (neither an HTTP answer nor a socket error). */
+export function unexpectedError(node: INode, message: string, req: RequestDescription): NodeOperationError {
+	return new NodeOperationError(node, `The request to ${req.action} failed inside n8n: ${message.slice(0, 300)}`, {
+		itemIndex: req.itemIndex,
+		description: `This error did not come from InboundFlow or the network (${req.method} ${req.path}). If it repeats, report it with this message.`,
+	});
+}
+
+/** An error as n8n shows it best: our own errors as they are, anything else wrapped. */
+export function toNodeError(node: INode, error: unknown): NodeApiError | NodeOperationError {
+	if (error instanceof NodeApiError || error instanceof NodeOperationError) return error;
+	return new NodeOperationError(node, error instanceof Error ? error : String(error));
 }
 
 /** A problem with a value the user entered, found before any request. */

@@ -12,26 +12,40 @@ import type {
 } from 'n8n-workflow';
 import { sleep } from 'n8n-workflow';
 
+import { checkBaseUrlText, DEFAULT_BASE_URL } from '../baseUrl';
+
 import {
 	apiError,
 	inputError,
 	networkError,
 	protocolError,
-	redact,
+	redactError,
+	redirectError,
 	requestIdOf,
+	unexpectedError,
 	type RequestDescription,
 } from './errors';
 import { backoff, block, budgetKey, delayBefore, observe, rateLimitDelay, settings } from './pacing';
-import { isObject } from '../utils';
+import { header, isObject } from '../utils';
 
 export const CREDENTIAL_NAME = 'inboundFlowApi';
-export const DEFAULT_BASE_URL = 'https://api.inboundflow.app';
+export { DEFAULT_BASE_URL };
 
 export type InboundFlowContext = IExecuteFunctions | IPollFunctions | IWebhookFunctions | ILoadOptionsFunctions;
 
 export interface InboundFlowCredentials {
 	apiKey: string;
 	baseUrl?: string;
+}
+
+/** The server's time of an answer: `meta.timestamp` when sent, else the HTTP `Date` header. */
+export function serverTimeOf(body: unknown, headers: Record<string, unknown>): string | undefined {
+	const meta = isObject(body) && isObject(body.meta) ? body.meta : undefined;
+	const stamp = typeof meta?.timestamp === 'string' ? Date.parse(meta.timestamp) : NaN;
+	if (!Number.isNaN(stamp)) return new Date(stamp).toISOString();
+	const date = header(headers, 'date');
+	const parsed = date === undefined || date.length > 100 ? NaN : Date.parse(date);
+	return Number.isNaN(parsed) ? undefined : new Date(parsed).toISOString();
 }
 
 export interface ApiRequest extends RequestDescription {
@@ -42,6 +56,16 @@ export interface ApiRequest extends RequestDescription {
 	acceptStatuses?: number[];
 	/** Credentials already read (the pager reads them once per traversal). */
 	credentials?: ResolvedCredentials;
+	/** Epoch ms by which the caller must have its answer; waiting longer throws DeadlineError. */
+	deadline?: number;
+}
+
+/** The caller's time budget would be spent before an answer could arrive. */
+export class DeadlineError extends Error {
+	constructor(action: string) {
+		super(`out of time to ${action}`);
+		this.name = 'DeadlineError';
+	}
 }
 
 export interface ApiResponse {
@@ -51,6 +75,8 @@ export interface ApiResponse {
 	data: unknown;
 	status: number;
 	requestId?: string;
+	/** The server's clock: meta.timestamp, else the HTTP Date header (ISO); never the local clock. */
+	serverTime?: string;
 }
 
 const RETRY_STATUSES = new Set([502, 503, 504]);
@@ -68,27 +94,10 @@ const CONNECTION_CODES = [
 
 
 /** Base URL without trailing slash; https only, but for localhost. */
-export function checkBaseUrl(node: INode, value: string | undefined, itemIndex?: number): string {
-	const text = (value ?? '').trim() || DEFAULT_BASE_URL;
-	let url: URL;
-	try {
-		url = new URL(text);
-	} catch {
-		throw inputError(node, 'Base URL', `"${text}" is not a URL (expected e.g. ${DEFAULT_BASE_URL})`, itemIndex);
-	}
-	const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-	if (url.protocol === 'http:' && !local) {
-		throw inputError(
-			node,
-			'Base URL',
-			`"${text}" uses http://, which would send the API key unencrypted; use https:// (http:// is accepted only for localhost and 127.0.0.1)`,
-			itemIndex,
-		);
-	}
-	if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-		throw inputError(node, 'Base URL', `"${text}" must start with https://`, itemIndex);
-	}
-	return text.replace(/\/+$/, '');
+export function checkBaseUrl(node: INode, value: unknown, itemIndex?: number): string {
+	const check = checkBaseUrlText(value);
+	if (!check.ok) throw inputError(node, 'Base URL', check.problem, itemIndex);
+	return check.baseUrl;
 }
 
 /** Finds a connection error code anywhere in an error's cause chain. */
@@ -109,6 +118,23 @@ export function connectionErrorCode(error: unknown): string | undefined {
 		}
 	}
 	return undefined;
+}
+
+/** The message of the innermost error n8n wrapped (NodeApiError keeps it as `cause`). */
+function originalMessage(error: unknown): string {
+	let current: unknown = error;
+	let message = '';
+	for (let depth = 0; depth < 6 && current; depth++) {
+		if (current instanceof Error || isObject(current)) {
+			const record = current as Record<string, unknown>;
+			if (typeof record.message === 'string' && record.message) message = record.message;
+			current = record.cause;
+		} else {
+			if (typeof current === 'string') message = current;
+			break;
+		}
+	}
+	return message || String(error);
 }
 
 function parseBody(raw: unknown): { ok: true; value: unknown } | { ok: false } {
@@ -149,19 +175,36 @@ export async function getCredentials(this: InboundFlowContext, itemIndex?: numbe
  * Sends one API request. Waits as the rate-limit headers ask; retries 429 (any
  * method: a 429 proves nothing was applied), and 502/503/504, dropped connections
  * and malformed bodies for GET only; a POST is retried after a connection error only
- * when the error proves it was never sent. Every retry is bounded.
+ * when the error proves it was never sent. Every retry is bounded. Redirects are not
+ * followed, so the key never leaves the Base URL's origin. Every error it throws has
+ * the API key removed from every field.
  */
 export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Promise<ApiResponse> {
+	const credentials = req.credentials ?? (await getCredentials.call(this, req.itemIndex));
+	try {
+		return await send.call(this, req, credentials);
+	} catch (error) {
+		throw redactError(error, [credentials.apiKey]);
+	}
+}
+
+async function send(this: InboundFlowContext, req: ApiRequest, credentials: ResolvedCredentials): Promise<ApiResponse> {
 	const node = this.getNode();
-	const { baseUrl, apiKey } = req.credentials ?? (await getCredentials.call(this, req.itemIndex));
+	const { baseUrl, apiKey } = credentials;
 	const key = budgetKey(baseUrl, apiKey);
 	const idempotent = req.method === 'GET';
 	let retries = 0;
 	let rateLimitRetries = 0;
+	const timeLeft = () => (req.deadline === undefined ? Infinity : req.deadline - Date.now());
+	const pause = async (ms: number) => {
+		if (ms >= timeLeft()) throw new DeadlineError(req.action);
+		if (ms > 0) await wait(this, ms);
+	};
 
 	for (;;) {
-		const pause = delayBefore(key, Date.now());
-		if (pause > 0) await wait(this, pause);
+		await pause(delayBefore(key, Date.now()));
+		const timeout = Math.min(settings.timeoutMs, Math.floor(timeLeft()));
+		if (timeout <= 0) throw new DeadlineError(req.action);
 
 		let response: IN8nHttpFullResponse;
 		try {
@@ -174,20 +217,23 @@ export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Pro
 				encoding: 'text',
 				returnFullResponse: true,
 				ignoreHttpStatusErrors: true,
-				timeout: settings.timeoutMs,
+				disableFollowRedirect: true,
+				timeout,
 			})) as IN8nHttpFullResponse;
 		} catch (error) {
 			const code = connectionErrorCode(error);
 			if (code === undefined) {
-				const message = error instanceof Error ? error.message : String(error);
-				throw networkError(node, baseUrl, redact(message, apiKey).slice(0, 200), retries + 1, req, apiKey);
+				// Not an answer and not a socket failure: say what it is, not "could not reach".
+				const message = originalMessage(error);
+				if (message.startsWith('Base URL: ')) throw inputError(node, 'Base URL', message.slice(10), req.itemIndex);
+				throw unexpectedError(node, message, req);
 			}
 			const retriable = idempotent || NOT_SENT_CODES.has(code);
 			if (retriable && retries < settings.maxRetries) {
-				await wait(this, backoff(retries++));
+				await pause(backoff(retries++));
 				continue;
 			}
-			throw networkError(node, baseUrl, code, retries + 1, req, apiKey);
+			throw networkError(node, baseUrl, code, retries + 1, req);
 		}
 
 		const headers = (response.headers ?? {}) as Record<string, unknown>;
@@ -197,30 +243,36 @@ export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Pro
 		const body = parsed.ok ? parsed.value : response.body;
 
 		if (status === 429) {
-			const delay = rateLimitDelay(headers, rateLimitRetries, Date.now());
+			const delay = rateLimitDelay(key, headers, rateLimitRetries, Date.now());
 			if (rateLimitRetries < settings.maxRateLimitRetries && delay <= settings.maxRetryAfterMs) {
 				rateLimitRetries++;
 				block(key, Date.now() + delay);
-				await wait(this, delay);
+				await pause(delay);
 				continue;
 			}
-			throw apiError(node, status, body, headers, req, apiKey);
+			throw apiError(node, status, body, headers, req);
 		}
+		if (status >= 300 && status < 400) throw redirectError(node, status, baseUrl, header(headers, 'location'), req);
 		if (RETRY_STATUSES.has(status) && idempotent && retries < settings.maxRetries) {
-			await wait(this, backoff(retries++));
+			await pause(backoff(retries++));
 			continue;
 		}
 		if (status >= 400 && !req.acceptStatuses?.includes(status)) {
-			throw apiError(node, status, body, headers, req, apiKey);
+			throw apiError(node, status, body, headers, req);
 		}
 		if (!parsed.ok) {
 			if (idempotent && retries < settings.maxRetries) {
-				await wait(this, backoff(retries++));
+				await pause(backoff(retries++));
 				continue;
 			}
 			throw protocolError(node, `the body is not valid JSON (HTTP ${status})`, req, requestIdOf(undefined, headers));
 		}
-		return { body, data: unwrap(body), status, requestId: requestIdOf(body, headers) };
+		return {
+			body,
+			data: unwrap(body),
+			status,
+			requestId: requestIdOf(body, headers),
+			serverTime: serverTimeOf(body, headers),
+		};
 	}
 }
-

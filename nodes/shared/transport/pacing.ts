@@ -12,8 +12,6 @@ export interface TransportSettings {
 	maxDelayMs: number;
 	/** A 429 asking to wait longer than this fails at once, saying so. */
 	maxRetryAfterMs: number;
-	/** Documented window, used when the answer carries no X-RateLimit-Reset. */
-	windowMs: number;
 	timeoutMs: number;
 }
 
@@ -23,7 +21,6 @@ export const DEFAULT_SETTINGS: TransportSettings = {
 	baseDelayMs: 500,
 	maxDelayMs: 20_000,
 	maxRetryAfterMs: 120_000,
-	windowMs: 60_000,
 	timeoutMs: 30_000,
 };
 
@@ -37,6 +34,10 @@ interface Budget {
 	resetAt?: number;
 	/** Epoch ms before which nothing may be sent (after a 429). */
 	blockedUntil?: number;
+	/** A window end learned from a 429's Retry-After (the API documents no reset header). */
+	boundary?: number;
+	/** Window length learned from two such ends. */
+	windowMs?: number;
 }
 
 const budgets = new Map<string, Budget>();
@@ -88,6 +89,8 @@ export function observe(key: string, headers: Record<string, unknown>, now: numb
 		remaining,
 		resetAt: parseReset(header(headers, 'x-ratelimit-reset'), now),
 		blockedUntil: previous?.blockedUntil,
+		boundary: previous?.boundary,
+		windowMs: previous?.windowMs,
 	});
 }
 
@@ -101,8 +104,9 @@ export function block(key: string, until: number): void {
 
 /**
  * How long to wait before the next request with this key: none while the window has
- * room (a lone client reaches the ceiling); at zero, until the window resets. A 429
- * caused by another client sharing the key is answered by its Retry-After.
+ * room (a lone client reaches the ceiling); at zero, until the window resets: the
+ * X-RateLimit-Reset time when the server sends one, else the window end learned from
+ * earlier 429s' Retry-After. With neither, the next request goes out and its 429 tells.
  */
 export function delayBefore(key: string, now: number): number {
 	const budget = budgets.get(key);
@@ -110,8 +114,17 @@ export function delayBefore(key: string, now: number): number {
 	if (budget.blockedUntil !== undefined && now < budget.blockedUntil) return budget.blockedUntil - now;
 	if (budget.limit <= 0 || budget.remaining > 0) return 0;
 	if (budget.resetAt !== undefined) return now >= budget.resetAt ? 0 : budget.resetAt - now + 25;
-	// No reset time given: space requests as the documented window allows.
-	return Math.ceil(settings.windowMs / budget.limit);
+	const end = nextWindowEnd(budget, now);
+	return end === undefined ? 0 : end - now + 25;
+}
+
+/** The learned end of the current window, projected forward by the learned length. */
+function nextWindowEnd(budget: Budget, now: number): number | undefined {
+	if (budget.boundary === undefined) return undefined;
+	if (budget.boundary > now) return budget.boundary;
+	if (!budget.windowMs) return undefined;
+	const periods = Math.ceil((now - budget.boundary) / budget.windowMs);
+	return budget.boundary + periods * budget.windowMs;
 }
 
 /** Exponential backoff with jitter for retry number `attempt` (0-based). */
@@ -120,11 +133,30 @@ export function backoff(attempt: number): number {
 	return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }
 
-/** How long to wait after a 429: Retry-After, else X-RateLimit-Reset, else backoff. */
-export function rateLimitDelay(headers: Record<string, unknown>, attempt: number, now: number): number {
+/**
+ * How long to wait after a 429: Retry-After, else X-RateLimit-Reset, else backoff.
+ * A Retry-After without a reset header also teaches the key's window: its end, and,
+ * from two ends a window or more apart, its length.
+ */
+export function rateLimitDelay(key: string, headers: Record<string, unknown>, attempt: number, now: number): number {
 	const retryAfter = parseRetryAfter(header(headers, 'retry-after'), now);
-	if (retryAfter !== undefined) return Math.max(retryAfter, 50);
 	const reset = parseReset(header(headers, 'x-ratelimit-reset'), now);
+	if (retryAfter !== undefined) {
+		if (reset === undefined) learnWindowEnd(key, now + retryAfter);
+		return Math.max(retryAfter, 50);
+	}
 	if (reset !== undefined && reset > now) return reset - now + 25;
 	return backoff(attempt + 1);
+}
+
+function learnWindowEnd(key: string, end: number): void {
+	const budget = budgets.get(key) ?? { limit: 0, remaining: 0 };
+	const previous = budget.boundary;
+	// Retry-After is in whole seconds: ends closer than that are the same window.
+	if (previous !== undefined && end - previous > 1500) {
+		const length = end - previous;
+		budget.windowMs = budget.windowMs ? Math.min(budget.windowMs, length) : length;
+	}
+	if (previous === undefined || Math.abs(end - previous) > 1500) budget.boundary = end;
+	budgets.set(key, budget);
 }

@@ -8,9 +8,16 @@ import { isObject } from '../utils';
 export const MAX_PAGE_SIZE = 100;
 /** A traversal longer than this is taken for a loop (a million records at 100 a page). */
 export const MAX_PAGES = 10_000;
+/**
+ * Empty pages in a row that say more follow. Legitimate when the server filters after
+ * paging (a page of records none of which match); this many in a row is taken for a fault.
+ */
+export const MAX_EMPTY_PAGES = 50;
 
 export interface ListRequest extends Omit<RequestDescription, 'method'> {
 	qs?: IDataObject;
+	/** See ApiRequest.deadline. */
+	deadline?: number;
 }
 
 export interface Page {
@@ -18,7 +25,7 @@ export interface Page {
 	/** Cursor of the page after this one; undefined on the last page. */
 	nextCursor?: string;
 	requestId?: string;
-	/** Server time of the answer (meta.timestamp), when sent. */
+	/** Server time of the answer (meta.timestamp, else the HTTP Date header), when sent. */
 	serverTime?: string;
 }
 
@@ -26,8 +33,9 @@ export interface Page {
 /**
  * Yields the pages of a list, following next_cursor while has_more, with every
  * filter on every page. `limit` stops early: no page asks for more than is still
- * needed. Stops with a clear error on a repeated cursor, on has_more with an empty
- * page or without a cursor, and after MAX_PAGES pages.
+ * needed. Follows empty pages that say more follow (a server filtering after paging)
+ * up to MAX_EMPTY_PAGES in a row; stops with a clear error on a repeated cursor, on
+ * has_more without a cursor, and after MAX_PAGES pages.
  */
 export async function* paginate(
 	this: InboundFlowContext,
@@ -39,6 +47,7 @@ export async function* paginate(
 	const seen = new Set<string>();
 	let cursor = options.cursor;
 	let remaining = options.limit ?? Infinity;
+	let emptyInARow = 0;
 	const description = { ...req, method: 'GET' };
 	// Read once per traversal: a later traversal (the next poll) sees an updated key.
 	const credentials = await getCredentials.call(this, req.itemIndex);
@@ -57,15 +66,16 @@ export async function* paginate(
 		const records = body.data.filter(isObject) as IDataObject[];
 		const hasMore = body.has_more === true;
 		const next = typeof body.next_cursor === 'string' && body.next_cursor !== '' ? body.next_cursor : undefined;
-		const meta = isObject(body.meta) ? body.meta : {};
-		const page: Page = {
-			records,
-			requestId: response.requestId,
-			serverTime: typeof meta.timestamp === 'string' ? meta.timestamp : undefined,
-		};
+		const page: Page = { records, requestId: response.requestId, serverTime: response.serverTime };
 		if (hasMore) {
-			if (records.length === 0) {
-				throw protocolError(node, 'an empty page that says more pages follow (has_more: true)', description, response.requestId);
+			emptyInARow = records.length === 0 ? emptyInARow + 1 : 0;
+			if (emptyInARow >= MAX_EMPTY_PAGES) {
+				throw protocolError(
+					node,
+					`${MAX_EMPTY_PAGES} empty pages in a row that each said more pages follow (has_more: true); stopped to avoid an endless loop`,
+					description,
+					response.requestId,
+				);
 			}
 			if (!next) {
 				throw protocolError(node, 'has_more: true without a next_cursor', description, response.requestId);
