@@ -123,6 +123,7 @@ export const TEST_KEYS: Record<string, ApiKey> = {
 	sk_test_full_0123456789abcdef: { scopes: ALL_SCOPES },
 	sk_test_readonly_0123456789ab: { scopes: ALL_SCOPES.filter((s) => s !== 'contacts:write') },
 	sk_test_nocalls_0123456789abc: { scopes: ALL_SCOPES.filter((s) => s !== 'calls:read') },
+	sk_test_nocontacts_0123456789: { scopes: ALL_SCOPES.filter((s) => !s.startsWith('contacts:')) },
 };
 export const FULL_KEY = 'sk_test_full_0123456789abcdef';
 

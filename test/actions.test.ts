@@ -249,13 +249,35 @@ describe('validation before any request', () => {
 		expect(emulator.requests).toHaveLength(0);
 	});
 
+	it.each([
+		['2026-02-31', 'Created After: "2026-02-31" is not a real date (2026-02-31 does not exist)'],
+		['2026-13-01T00:00:00Z', 'Created After: "2026-13-01T00:00:00Z" is not a real date'],
+	])('refuses the impossible date %s, naming the field, before any request', async (createdAfter, message) => {
+		const error = await failure({ resource: 'call', operation: 'getAll', filters: { createdAfter } });
+		expect(error.message.startsWith(message)).toBe(true);
+		expect(emulator.requests).toHaveLength(0);
+	});
+
+	it.each([
+		['Email', { phone: '+14155550100', additionalFields: { email: `${'a'.repeat(50_000)}@${'b.'.repeat(25_000)}` } }],
+		['Email', { phone: '+14155550100', additionalFields: { email: 'a@'.repeat(50_000) } }],
+		['Phone', { phone: '1'.repeat(100_000) }],
+	])('refuses a 100 KB %s at once (no backtracking pattern)', async (field, extra) => {
+		const started = Date.now();
+		const error = await failure({ resource: 'contact', operation: 'create', ...extra });
+		expect(error.message.startsWith(`${field}: is `)).toBe(true);
+		expect(error.message).toMatch(/characters long; at most 320 are accepted/);
+		expect(Date.now() - started).toBeLessThan(1000);
+		expect(emulator.requests).toHaveLength(0);
+	});
+
 	it('reads a date without offset in the workflow time zone and sends UTC', async () => {
 		await run({ resource: 'appointment', operation: 'getAll', filters: { createdAfter: '2026-02-24T12:00:00' } });
 		// The harness workflow uses n8n's default time zone (America/New_York), UTC-5 in February.
 		expect(emulator.requests[0].query.since).toBe('2026-02-24T17:00:00.000Z');
 	});
 
-	it('URL-encodes ids even when valid', async () => {
+	it('trims and lower-cases a valid id before sending it', async () => {
 		const id = emulator.records.calls[0].id.toUpperCase();
 		await run({ resource: 'call', operation: 'get', callId: ` ${id} ` });
 		expect(emulator.requests[0].path).toBe(`/v1/calls/${id.toLowerCase()}`);
@@ -278,6 +300,16 @@ describe('errors per item', () => {
 			{ credentials: { ...credentials, apiKey: 'sk_test_readonly_0123456789ab' } },
 		).catch((e: Error) => e);
 		expect((error as Error).message).toMatch(/lacks the "contacts:write" scope needed to create a contact/);
+	});
+
+	it('names every scope a Create needs when the key has no contact scope at all', async () => {
+		const error = await executeNode(
+			{ resource: 'contact', operation: 'create', phone: '+14155557777' },
+			{ credentials: { ...credentials, apiKey: 'sk_test_nocontacts_0123456789' } },
+		).catch((e: Error) => e);
+		expect((error as Error).message).toMatch(
+			/^The API key lacks the "contacts:read" and "contacts:write" scopes needed to look up contacts by phone \(HTTP 403/,
+		);
 	});
 
 	it('with continueOnFail, puts { error } for the failing item, pairs every item, and goes on', async () => {

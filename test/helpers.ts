@@ -121,6 +121,8 @@ export interface Credentials {
 	apiKey?: string;
 	baseUrl?: string;
 	signingSecret?: string;
+	/** The node names a signing-secret credential that cannot be read (deleted, not decryptable). */
+	signingSecretUnreadable?: boolean;
 }
 
 function makeWorkflow(node: INode, staticData: IDataObject = {}): Workflow {
@@ -138,7 +140,7 @@ function makeWorkflow(node: INode, staticData: IDataObject = {}): Workflow {
 function makeNode(type: string, parameters: IDataObject, credentials: Credentials): INode {
 	const nodeCredentials: INode['credentials'] = {};
 	if (credentials.apiKey !== undefined) nodeCredentials.inboundFlowApi = { id: '1', name: 'InboundFlow account' };
-	if (credentials.signingSecret !== undefined) {
+	if (credentials.signingSecret !== undefined || credentials.signingSecretUnreadable) {
 		nodeCredentials.inboundFlowWebhookApi = { id: '2', name: 'InboundFlow webhook' };
 	}
 	return {
@@ -251,9 +253,13 @@ export interface WebhookServer {
  * Serves the webhook trigger on a real local port, as n8n's webhook server does:
  * raw body kept, JSON parsed, the node's webhook() run in an n8n-core WebhookContext.
  */
-export async function serveWebhook(parameters: IDataObject, credentials: Credentials): Promise<WebhookServer> {
+export async function serveWebhook(
+	parameters: IDataObject,
+	credentials: Credentials,
+	options: { keepRawBody?: boolean; staticData?: IDataObject } = {},
+): Promise<WebhookServer> {
 	const node = makeNode('inboundFlowWebhookTrigger', parameters, credentials);
-	const staticData: IDataObject = {};
+	const staticData: IDataObject = options.staticData ?? {};
 	const workflow = makeWorkflow(node, { [`node:${node.name}`]: staticData });
 	const emitted: INodeExecutionData[][][] = [];
 	const server = http.createServer((req, res) => {
@@ -267,7 +273,7 @@ export async function serveWebhook(parameters: IDataObject, credentials: Credent
 			} catch {
 				body = {};
 			}
-			const request = Object.assign(req, { rawBody, body, params: {}, query: {} });
+			const request = Object.assign(req, { rawBody: options.keepRawBody === false ? undefined : rawBody, body, params: {}, query: {} });
 			const response = Object.assign(res, {
 				status(code: number) {
 					res.statusCode = code;

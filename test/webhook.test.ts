@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { IDataObject } from 'n8n-workflow';
 
 import { buildWebhook, FULL_KEY, signWebhook, type InboundFlowEmulator } from '../emulator/server';
+import { checkDelivery, DeliveryMemory } from '../nodes/InboundFlowWebhookTrigger/delivery';
 import { serveWebhook, withEmulator, type WebhookServer } from './helpers';
 
 const SECRET = 'whsec_test_secret_123';
@@ -143,6 +144,120 @@ describe('with a signing secret', () => {
 	});
 });
 
+describe('replay protection and duplicates use only what the signature covers', () => {
+	beforeEach(async () => {
+		server = await serveWebhook({ events: ALL_EVENTS }, { signingSecret: SECRET });
+	});
+
+	it('a captured delivery replayed with a new delivery-id header, a fresh timestamp header or none is emitted once', async () => {
+		const captured = buildWebhook({ event: 'lead.created', data: { id: 'l1' }, secret: SECRET });
+		expect((await send(captured.body, captured.headers)).status).toBe(200);
+		const fresh = String(Math.floor(Date.now() / 1000));
+		const variants = [
+			{ ...captured.headers, 'x-inboundflow-delivery-id': randomUUID() },
+			{ ...captured.headers, 'x-inboundflow-timestamp': fresh },
+			Object.fromEntries(Object.entries(captured.headers).filter(([k]) => k !== 'x-inboundflow-timestamp')),
+		];
+		for (const headers of variants) expect((await send(captured.body, headers)).body.duplicate).toBeDefined();
+		expect(server.emitted).toHaveLength(1);
+	});
+
+	it('checks the replay window on the signed body timestamp, whatever the header says', async () => {
+		const old = buildWebhook({ event: 'lead.created', data: {}, secret: SECRET, timestamp: Math.floor(Date.now() / 1000) - 3600 });
+		const headers = { ...old.headers, 'x-inboundflow-timestamp': String(Math.floor(Date.now() / 1000)) };
+		const response = await send(old.body, headers);
+		expect(response.status).toBe(401);
+		expect(String(response.body.error)).toMatch(/more than 300 seconds from now/);
+	});
+
+	it('without a delivery id in the body, recognises the same signed bytes as the same delivery', async () => {
+		const body = JSON.stringify({ event: 'lead.created', timestamp: new Date().toISOString(), data: { id: 'x' } });
+		const headers = { 'content-type': 'application/json', 'x-inboundflow-signature': signWebhook(SECRET, body) };
+		expect((await send(body, { ...headers, 'x-inboundflow-delivery-id': 'a' })).status).toBe(200);
+		expect((await send(body, { ...headers, 'x-inboundflow-delivery-id': 'b' })).body.duplicate).toMatch(/^sha256:[0-9a-f]{64}$/);
+		expect(server.emitted).toHaveLength(1);
+		expect(server.emitted[0][0][0].json.delivery_id).toMatch(/^sha256:/);
+	});
+
+	it('answers an accepted delivery with a small JSON acknowledgement', async () => {
+		const deliveryId = randomUUID();
+		expect(await deliver({ event: 'lead.created', data: {}, secret: SECRET, deliveryId })).toEqual({
+			status: 200,
+			body: { received: true, delivery_id: deliveryId },
+		});
+	});
+
+	it('refuses a delivery id longer than 200 characters', async () => {
+		const response = await deliver({ event: 'lead.created', data: {}, secret: SECRET, deliveryId: 'x'.repeat(201) });
+		expect(response.status).toBe(400);
+		expect(server.emitted).toHaveLength(0);
+	});
+
+	it('accepts the signature in upper case hex and prefix', async () => {
+		const { body, headers } = buildWebhook({ event: 'lead.created', data: {}, secret: SECRET });
+		const upper = { ...headers, 'x-inboundflow-signature': headers['x-inboundflow-signature'].toUpperCase() };
+		expect((await send(body, upper)).status).toBe(200);
+	});
+
+	it.each([
+		['seconds', (s: number) => String(s), 200],
+		['milliseconds', (s: number) => String(s * 1000), 200],
+		['words', () => 'yesterday', 400],
+		['a negative number', () => '-5', 400],
+	] as const)('a header timestamp in %s: %i', async (_label, format, status) => {
+		const now = Math.floor(Date.now() / 1000);
+		const { body, headers } = buildWebhook({ event: 'lead.created', data: {}, secret: SECRET });
+		const response = await send(body, { ...headers, 'x-inboundflow-timestamp': format(now) });
+		expect(response.status).toBe(status);
+		if (status === 400) expect(String(response.body.error)).toMatch(/^X-InboundFlow-Timestamp is not a Unix time/);
+	});
+
+	it('a non-numeric timestamp with tolerance 0 is a 400 with a reason, not a crash', async () => {
+		await server.close();
+		server = await serveWebhook({ events: ALL_EVENTS, options: { toleranceSeconds: 0 } }, { signingSecret: SECRET });
+		const { body, headers } = buildWebhook({ event: 'lead.created', data: {}, secret: SECRET });
+		const response = await send(body, { ...headers, 'x-inboundflow-timestamp': 'abc' });
+		expect(response.status).toBe(400);
+		expect(server.emitted).toHaveLength(0);
+	});
+
+	it('the remembered delivery list and the memory are bounded', async () => {
+		const memory = new DeliveryMemory(3, 2);
+		for (let t = 0; t < 5; t++) for (let k = 0; k < 4; k++) memory.add(`t${t}`, `k${k}`);
+		expect(memory.size).toBe(3);
+		expect(memory.has('t4', 'k3') && memory.has('t4', 'k2') && !memory.has('t4', 'k1')).toBe(true);
+		expect(memory.has('t0', 'k3')).toBe(false);
+	});
+});
+
+describe('signature vectors computed independently (fixed secret, body and hex)', () => {
+	const secret = 'whsec_fixed_vector_secret';
+	const body =
+		'{"event":"lead.created","timestamp":"2026-11-29T12:00:00.000Z","delivery_id":"d-vector-1","data":{"id":"lead-1"}}';
+	const input = (signature: string, timestampedSignature = false) => ({
+		raw: Buffer.from(body),
+		parsed: undefined,
+		headers: { 'x-inboundflow-signature': signature, 'x-inboundflow-timestamp': '1764417600' },
+		secret,
+		timestampedSignature,
+		toleranceSeconds: 0,
+		nowMs: Date.parse('2026-11-29T12:00:00Z'),
+		selectedEvents: ALL_EVENTS,
+	});
+
+	it('body scheme', () => {
+		const hex = '99c8ce127c76fdf2cff17690ab1ab65b3e774ab8bc6778086aaa939c6924db69';
+		expect(checkDelivery(input(`sha256=${hex}`)).kind).toBe('accept');
+		expect(checkDelivery(input(`sha256=${hex.replace('9', '8')}`)).kind).toBe('refuse');
+	});
+
+	it('timestamped scheme', () => {
+		const hex = 'a9abee39e7895cb86fddb886db50dfe0f27982d10799e1b1c5c2099b32062701';
+		expect(checkDelivery(input(`sha256=${hex}`, true)).kind).toBe('accept');
+		expect(checkDelivery(input(`sha256=${hex}`, false)).kind).toBe('refuse');
+	});
+});
+
 describe('options', () => {
 	it('acknowledges events that are not selected, without emitting', async () => {
 		server = await serveWebhook({ events: ['lead.created'] }, { signingSecret: SECRET });
@@ -166,9 +281,65 @@ describe('options', () => {
 		expect((await deliver({ event: 'lead.created', data: {}, secret: SECRET, timestamp })).status).toBe(200);
 	});
 
-	it('accepts unsigned deliveries when no signing secret is configured', async () => {
-		server = await serveWebhook({ events: ALL_EVENTS }, {});
+	it('accepts unsigned deliveries only when Verify Signatures is switched off', async () => {
+		server = await serveWebhook({ events: ALL_EVENTS, verifySignature: false }, {});
 		expect((await deliver({ event: 'appointment.booked', data: { id: 'a' } })).status).toBe(200);
+		expect(server.emitted).toHaveLength(1);
+	});
+
+	it('with Verify Signatures on and no signing-secret credential, refuses every delivery (fails closed)', async () => {
+		server = await serveWebhook({ events: ALL_EVENTS }, {});
+		const response = await deliver({ event: 'appointment.booked', data: { id: 'a' }, secret: SECRET });
+		expect(response).toEqual({ status: 500, body: { error: 'The signing secret could not be read; delivery refused' } });
+		expect(server.emitted).toHaveLength(0);
+	});
+
+	it('refuses every delivery when the configured signing secret cannot be read (deleted, not decryptable)', async () => {
+		server = await serveWebhook({ events: ALL_EVENTS }, { signingSecretUnreadable: true });
+		for (const secret of [SECRET, undefined]) {
+			const response = await deliver({ event: 'lead.created', data: {}, secret });
+			expect(response.status).toBe(500);
+		}
+		expect(server.emitted).toHaveLength(0);
+	});
+
+	it('refuses a signed delivery when n8n kept no raw body (never signs a re-serialisation)', async () => {
+		server = await serveWebhook({ events: ALL_EVENTS }, { signingSecret: SECRET }, { keepRawBody: false });
+		const response = await deliver({ event: 'lead.created', data: {}, secret: SECRET });
+		expect(response).toEqual({
+			status: 500,
+			body: { error: 'n8n kept no raw body for this request, so its signature cannot be checked' },
+		});
+		expect(server.emitted).toHaveLength(0);
+	});
+
+	it('refuses concurrent copies of one delivery while the full call is being fetched: emitted once', async () => {
+		const call = emulator.records.calls[0];
+		server = await serveWebhook(
+			{ events: ALL_EVENTS, fetchFullRecord: true },
+			{ signingSecret: SECRET, apiKey: FULL_KEY, baseUrl: emulator.url },
+		);
+		emulator.inject({ kind: 'slow', path: '/v1/calls', delayMs: 200, times: 10 });
+		const { body, headers } = buildWebhook({ event: 'call.completed', data: { ...callData, call_id: call.id }, secret: SECRET });
+		const answers = await Promise.all(Array.from({ length: 5 }, () => send(body, headers)));
+		expect(answers.filter((a) => a.body.duplicate).length).toBe(4);
+		expect(server.emitted).toHaveLength(1);
+		emulator.faults = [];
+	});
+
+	it('a failed full-call fetch emits nothing and forgets the delivery, so a retry is emitted', async () => {
+		const call = emulator.records.calls[0];
+		server = await serveWebhook(
+			{ events: ALL_EVENTS, fetchFullRecord: true },
+			{ signingSecret: SECRET, apiKey: FULL_KEY, baseUrl: emulator.url },
+		);
+		emulator.inject({ kind: 'status', status: 500, path: '/v1/calls', message: `echo ${FULL_KEY}`, times: 1 });
+		const { body, headers } = buildWebhook({ event: 'call.completed', data: { ...callData, call_id: call.id }, secret: SECRET });
+		const failed = await send(body, headers);
+		expect(failed.status).toBe(502);
+		expect(JSON.stringify(failed.body)).not.toContain(FULL_KEY);
+		expect(server.emitted).toHaveLength(0);
+		expect((await send(body, headers)).status).toBe(200);
 		expect(server.emitted).toHaveLength(1);
 	});
 

@@ -1,4 +1,3 @@
-import { createHmac, timingSafeEqual } from 'crypto';
 import type {
 	ICredentialsDecrypted,
 	ICredentialTestFunctions,
@@ -14,28 +13,18 @@ import { NodeConnectionTypes } from 'n8n-workflow';
 
 import { optionsCollection } from '../shared/descriptions';
 import { apiRequest } from '../shared/transport';
+import { redactError } from '../shared/transport/errors';
+import { checkDelivery, DeliveryMemory } from './delivery';
 
-export const WEBHOOK_EVENTS = ['call.completed', 'call.transferred', 'appointment.booked', 'lead.created'];
-/** Delivery ids remembered for duplicate detection, per trigger. */
+/** Delivery keys remembered in the workflow's static data, per trigger. */
 const REMEMBERED_DELIVERIES = 500;
+const SIGNING_CREDENTIAL = 'inboundFlowWebhookApi';
 
 /** Deliveries in flight or just emitted in this process, before static data is saved. */
-const recentDeliveries = new Map<string, string[]>();
+const recentDeliveries = new DeliveryMemory();
 
 function remembered(list: unknown): string[] {
 	return Array.isArray(list) ? list.filter((v): v is string => typeof v === 'string') : [];
-}
-
-function header(headers: IDataObject, name: string): string | undefined {
-	const value = headers[name];
-	if (Array.isArray(value)) return typeof value[0] === 'string' ? value[0] : undefined;
-	return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function signatureMatches(secret: string, payload: Buffer, signature: string): boolean {
-	const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(payload).digest('hex')}`);
-	const given = Buffer.from(signature.trim());
-	return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 export class InboundFlowWebhookTrigger implements INodeType {
@@ -51,17 +40,44 @@ export class InboundFlowWebhookTrigger implements INodeType {
 		inputs: [],
 		outputs: [NodeConnectionTypes.Main],
 		credentials: [
-			{ name: 'inboundFlowWebhookApi', required: false, testedBy: 'testSigningSecret' },
-			{ name: 'inboundFlowApi', required: true, displayOptions: { show: { fetchFullRecord: [true] } } },
+			{
+				name: SIGNING_CREDENTIAL,
+				displayName: 'Signing Secret',
+				required: true,
+				testedBy: 'testSigningSecret',
+				displayOptions: { show: { verifySignature: [true] } },
+			},
+			{
+				name: 'inboundFlowApi',
+				displayName: 'InboundFlow API (for Fetch Full Call)',
+				required: true,
+				displayOptions: { show: { fetchFullRecord: [true] } },
+			},
 		],
 		webhooks: [{ name: 'default', httpMethod: 'POST', responseMode: 'onReceived', path: 'inboundflow' }],
 		properties: [
 			{
 				displayName:
-					'In InboundFlow open Settings → Integrations → Custom Webhook, paste the Production URL shown above, pick the events, and set a signing secret (the same secret goes into this node’s credential). Activate this workflow to receive deliveries.',
+					'Setup: open "Webhook URLs" at the top of this panel, choose "Production URL" and copy it. In InboundFlow open Settings → Integrations → Custom Webhook, paste it, pick the events and set a signing secret; put the same secret into the Signing Secret credential below. Then activate this workflow.',
 				name: 'setupNotice',
 				type: 'notice',
 				default: '',
+			},
+			{
+				displayName: 'Verify Signatures',
+				name: 'verifySignature',
+				type: 'boolean',
+				default: true,
+				description:
+					'Whether to accept only deliveries signed with your signing secret (recommended). Off: anyone who knows the URL can start this workflow.',
+			},
+			{
+				displayName:
+					'Deliveries are NOT verified: anyone who knows this webhook URL can start the workflow with made-up data. Turn on Verify Signatures unless something in front of n8n checks them.',
+				name: 'unsignedNotice',
+				type: 'notice',
+				default: '',
+				displayOptions: { show: { verifySignature: [false] } },
 			},
 			{
 				displayName: 'Events',
@@ -92,7 +108,7 @@ export class InboundFlowWebhookTrigger implements INodeType {
 					type: 'boolean',
 					default: false,
 					description:
-						'Whether the signature is computed over "&lt;X-InboundFlow-Timestamp&gt;.&lt;raw body&gt;" instead of the raw body alone. Turn on only if InboundFlow tells you so.',
+						'Whether the signature is computed over "&lt;X-InboundFlow-Timestamp&gt;.&lt;raw body&gt;" instead of the raw body alone. Turn on only if InboundFlow tells you so: then the header timestamp is signed and used for the replay window.',
 				},
 				{
 					displayName: 'Timestamp Tolerance (Seconds)',
@@ -101,7 +117,7 @@ export class InboundFlowWebhookTrigger implements INodeType {
 					typeOptions: { minValue: 0 },
 					default: 300,
 					description:
-						'Deliveries whose X-InboundFlow-Timestamp is further than this from now are refused, against replays. 0 turns the check off.',
+						'Deliveries whose signed timestamp (the body\'s "timestamp", or the header in the timestamped scheme) is further than this from now are refused, against replays. 0 turns the check off.',
 				},
 			]),
 		],
@@ -146,99 +162,82 @@ export class InboundFlowWebhookTrigger implements INodeType {
 	};
 
 	async webhook(this: IWebhookFunctions): Promise<IWebhookResponseData> {
-		const req = this.getRequestObject() as unknown as { rawBody?: Buffer };
+		const req = this.getRequestObject() as unknown as { rawBody?: unknown };
 		const res = this.getResponseObject();
-		const headers = this.getHeaderData() as IDataObject;
 		const options = this.getNodeParameter('options', {}) as IDataObject;
-		const refuse = (status: number, error: string): IWebhookResponseData => {
-			res.status(status).json({ error });
+		const answer = (status: number, body: IDataObject): IWebhookResponseData => {
+			res.status(status).json(body);
 			return { noWebhookResponse: true };
 		};
-		const raw = Buffer.isBuffer(req.rawBody)
-			? req.rawBody
-			: Buffer.from(JSON.stringify(this.getBodyData() ?? {}));
 
-		let secret = '';
-		try {
-			const credentials = await this.getCredentials('inboundFlowWebhookApi');
-			secret = typeof credentials?.signingSecret === 'string' ? credentials.signingSecret : '';
-		} catch {
-			secret = ''; // no signing-secret credential: deliveries are accepted unsigned
-		}
-
-		const timestamp = header(headers, 'x-inboundflow-timestamp');
-		if (secret) {
-			const signature = header(headers, 'x-inboundflow-signature');
-			if (!signature) return refuse(401, 'Missing X-InboundFlow-Signature header');
-			const signed = options.timestampedSignature === true;
-			if (signed && !timestamp) return refuse(401, 'Missing X-InboundFlow-Timestamp header');
-			const payload = signed ? Buffer.concat([Buffer.from(`${timestamp}.`), raw]) : raw;
-			if (!signatureMatches(secret, payload, signature)) return refuse(401, 'Invalid signature');
-		}
-		const tolerance = Number(options.toleranceSeconds ?? 300);
-		if (timestamp !== undefined && tolerance > 0) {
-			const seconds = Number(timestamp);
-			if (!Number.isFinite(seconds)) return refuse(400, 'X-InboundFlow-Timestamp is not a Unix time');
-			if (Math.abs(Date.now() / 1000 - seconds) > tolerance) {
-				return refuse(401, `Timestamp is more than ${tolerance} seconds from now (replayed or delayed delivery)`);
+		// Fail closed: verification is on unless switched off, and a secret that cannot be
+		// read refuses the delivery (it never means "no check").
+		let secret: string | undefined;
+		if (this.getNodeParameter('verifySignature', true) !== false) {
+			try {
+				const credentials = await this.getCredentials(SIGNING_CREDENTIAL);
+				secret = typeof credentials?.signingSecret === 'string' ? credentials.signingSecret : '';
+			} catch (error) {
+				const reason = error instanceof Error ? error.message : String(error);
+				this.logger.error(`InboundFlow webhook: delivery refused, the signing secret could not be read: ${reason}`);
+				return answer(500, { error: 'The signing secret could not be read; delivery refused' });
+			}
+			if (secret.trim() === '') {
+				this.logger.error('InboundFlow webhook: delivery refused, the signing secret is empty');
+				return answer(500, { error: 'No signing secret is set; delivery refused' });
 			}
 		}
 
-		let body: IDataObject;
-		try {
-			const parsed = JSON.parse(raw.toString('utf8')) as unknown;
-			if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-				return refuse(400, 'The body must be a JSON object');
-			}
-			body = parsed as IDataObject;
-		} catch {
-			return refuse(400, 'The body is not valid JSON');
-		}
+		const verdict = checkDelivery({
+			raw: Buffer.isBuffer(req.rawBody) ? req.rawBody : undefined,
+			parsed: this.getBodyData(),
+			headers: this.getHeaderData() as IDataObject,
+			secret,
+			timestampedSignature: options.timestampedSignature === true,
+			toleranceSeconds: Number(options.toleranceSeconds ?? 300),
+			nowMs: Date.now(),
+			selectedEvents: this.getNodeParameter('events', []) as string[],
+		});
+		if (verdict.kind === 'refuse') return answer(verdict.status, { error: verdict.error });
+		if (verdict.kind === 'ignore') return answer(200, { received: true, ignored: `event ${verdict.event} is not selected` });
 
-		const event = header(headers, 'x-inboundflow-event') ?? (typeof body.event === 'string' ? body.event : undefined);
-		if (!event) return refuse(400, 'Missing X-InboundFlow-Event header and "event" field');
-		const selected = this.getNodeParameter('events', []) as string[];
-		if (!WEBHOOK_EVENTS.includes(event) || !selected.includes(event)) {
-			return { webhookResponse: { received: true, ignored: `event ${event} is not selected` } };
-		}
-
-		const deliveryId =
-			header(headers, 'x-inboundflow-delivery-id') ??
-			(typeof body.delivery_id === 'string' ? body.delivery_id : undefined);
+		// Recorded before any await, so concurrent copies in this process see it.
+		const key = verdict.deliveryKey;
 		const staticData = this.getWorkflowStaticData('node');
-		const memoryKey = `${this.getWorkflow().id ?? ''}:${this.getNode().id}`;
-		const known = [...remembered(staticData.deliveries), ...(recentDeliveries.get(memoryKey) ?? [])];
-		if (deliveryId && known.includes(deliveryId)) {
-			return { webhookResponse: { received: true, duplicate: deliveryId } };
+		const trigger = `${this.getWorkflow().id ?? ''}:${this.getNode().id}`;
+		if (remembered(staticData.deliveries).includes(key) || recentDeliveries.has(trigger, key)) {
+			return answer(200, { received: true, duplicate: key });
 		}
+		recentDeliveries.add(trigger, key);
+		staticData.deliveries = [...remembered(staticData.deliveries), key].slice(-REMEMBERED_DELIVERIES);
 
-		const data = typeof body.data === 'object' && body.data !== null ? (body.data as IDataObject) : {};
-		const item: IDataObject = {
-			event,
-			delivery_id: deliveryId ?? null,
-			timestamp: body.timestamp ?? (timestamp ? new Date(Number(timestamp) * 1000).toISOString() : null),
-			organization_id: body.organization_id ?? null,
-			data,
-		};
-		if (this.getNodeParameter('fetchFullRecord', false) === true && event.startsWith('call.')) {
+		const item = verdict.item;
+		const data = item.data as IDataObject;
+		if (this.getNodeParameter('fetchFullRecord', false) === true && verdict.event.startsWith('call.')) {
 			const callId = typeof data.call_id === 'string' ? data.call_id : undefined;
 			if (callId) {
-				const response = await apiRequest.call(this, {
-					method: 'GET',
-					path: `/v1/calls/${encodeURIComponent(callId)}`,
-					scope: 'calls:read',
-					action: 'get the call of a webhook',
-					notFound: { what: 'Call', id: callId },
-				});
-				item.call = response.data as IDataObject;
+				try {
+					const response = await apiRequest.call(this, {
+						method: 'GET',
+						path: `/v1/calls/${encodeURIComponent(callId)}`,
+						scope: 'calls:read',
+						action: 'get the call of a webhook',
+						notFound: { what: 'Call', id: callId },
+					});
+					item.call = response.data as IDataObject;
+				} catch (error) {
+					// Not emitted: forget it, so InboundFlow's retry is not taken for a duplicate.
+					recentDeliveries.remove(trigger, key);
+					staticData.deliveries = remembered(staticData.deliveries).filter((k) => k !== key);
+					const message = redactError(error instanceof Error ? error.message : String(error), [secret]);
+					this.logger.error(`InboundFlow webhook: delivery ${key} not emitted: ${message}`);
+					return answer(502, { error: 'Fetching the full call failed; delivery not emitted, send it again' });
+				}
 			}
 		}
-
-		if (deliveryId) {
-			const next = [...remembered(staticData.deliveries), deliveryId].slice(-REMEMBERED_DELIVERIES);
-			staticData.deliveries = next;
-			recentDeliveries.set(memoryKey, [...(recentDeliveries.get(memoryKey) ?? []), deliveryId].slice(-REMEMBERED_DELIVERIES));
-		}
-		return { workflowData: [this.helpers.returnJsonArray([item])] };
+		// Answered here (not by n8n after starting the run), so n8n saves the static data
+		// holding this key before the execution starts.
+		res.status(200).json({ received: true, delivery_id: key });
+		return { noWebhookResponse: true, workflowData: [this.helpers.returnJsonArray([item])] };
 	}
 }

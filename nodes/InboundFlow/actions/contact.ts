@@ -9,10 +9,15 @@ import { createdAfterFilter, phoneField } from './fields';
 import type { Resource } from './types';
 import { checkEmail, collection, requirePhone } from './validation';
 
-async function findByPhone(this: IExecuteFunctions, phone: string, i: number): Promise<IDataObject[]> {
+async function findByPhone(
+	this: IExecuteFunctions,
+	phone: string,
+	i: number,
+	scope: string | string[] = 'contacts:read',
+): Promise<IDataObject[]> {
 	const records = await collect.call(
 		this,
-		{ path: '/v1/contacts', qs: { phone }, scope: 'contacts:read', action: 'look up contacts by phone', itemIndex: i },
+		{ path: '/v1/contacts', qs: { phone }, scope, action: 'look up contacts by phone', itemIndex: i },
 		100,
 	);
 	// The API matches exactly; checked again here so a looser match never counts as a duplicate.
@@ -78,8 +83,10 @@ const createContact = {
 			body[key] = key === 'email' ? checkEmail(node, 'Email', value, i) : value.trim();
 		}
 		const mode = (collection(this, 'options', i).ifPhoneExists as string | undefined) ?? 'returnExisting';
+		// Every scope this operation needs, named on any 403 it meets.
+		const scopes = mode === 'create' ? ['contacts:write'] : ['contacts:read', 'contacts:write'];
 		if (mode !== 'create') {
-			const [existing] = await findByPhone.call(this, phone, i);
+			const [existing] = await findByPhone.call(this, phone, i, scopes);
 			if (existing && mode === 'fail') throw duplicateError.call(this, phone, existing, i);
 			if (existing) return [existing];
 		}
@@ -87,14 +94,14 @@ const createContact = {
 			method: 'POST',
 			path: '/v1/contacts',
 			body,
-			scope: 'contacts:write',
+			scope: scopes,
 			action: 'create a contact',
 			itemIndex: i,
 			// InboundFlow may answer 409 for a duplicate phone (created meanwhile elsewhere).
 			acceptStatuses: mode === 'create' ? [] : [409],
 		});
 		if (response.status === 409) {
-			const [existing] = await findByPhone.call(this, phone, i);
+			const [existing] = await findByPhone.call(this, phone, i, scopes);
 			if (mode === 'returnExisting' && existing) return [existing];
 			throw duplicateError.call(this, phone, existing, i);
 		}

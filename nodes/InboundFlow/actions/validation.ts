@@ -5,11 +5,29 @@ import { inputError } from '../../shared/transport/errors';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const E164 = /^\+[1-9]\d{6,14}$/;
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/** Longest text any field check reads; longer input is refused before any pattern runs. */
+const MAX_INPUT = 320;
+
+function tooLong(node: INode, field: string, text: string, itemIndex: number): void {
+	if (text.length > MAX_INPUT) {
+		throw inputError(node, field, `is ${text.length} characters long; at most ${MAX_INPUT} are accepted`, itemIndex);
+	}
+}
+
+/** name@domain.tld, checked in one linear pass (no backtracking pattern). */
+function isEmail(text: string): boolean {
+	if (text.length > 254 || /\s/.test(text)) return false;
+	const at = text.indexOf('@');
+	if (at <= 0 || at !== text.lastIndexOf('@')) return false;
+	const domain = text.slice(at + 1);
+	const dot = domain.lastIndexOf('.');
+	return dot > 0 && dot < domain.length - 1;
+}
 
 export function requireUuid(node: INode, field: string, value: unknown, itemIndex: number): string {
 	const text = typeof value === 'string' ? value.trim() : String(value ?? '');
 	if (!text) throw inputError(node, field, 'is empty; enter the ID of the record', itemIndex);
+	tooLong(node, field, text, itemIndex);
 	if (!UUID.test(text)) {
 		throw inputError(
 			node,
@@ -25,6 +43,7 @@ export function requireUuid(node: INode, field: string, value: unknown, itemInde
 export function requirePhone(node: INode, field: string, value: unknown, itemIndex: number): string {
 	const text = typeof value === 'string' || typeof value === 'number' ? String(value).trim() : '';
 	if (!text) throw inputError(node, field, 'is empty; enter a phone number in E.164 form, e.g. +14155551234', itemIndex);
+	tooLong(node, field, text, itemIndex);
 	const compact = text.replace(/[\s\-.()]/g, '');
 	if (!E164.test(compact)) {
 		throw inputError(
@@ -39,7 +58,8 @@ export function requirePhone(node: INode, field: string, value: unknown, itemInd
 
 export function checkEmail(node: INode, field: string, value: string, itemIndex: number): string {
 	const text = value.trim();
-	if (!EMAIL.test(text)) throw inputError(node, field, `"${text}" is not a valid email address`, itemIndex);
+	tooLong(node, field, text, itemIndex);
+	if (!isEmail(text)) throw inputError(node, field, `"${text}" is not a valid email address`, itemIndex);
 	return text;
 }
 
@@ -75,8 +95,16 @@ export function toIsoUtc(node: INode, field: string, value: unknown, timeZone: s
 		if (iso) return new Date(iso).toISOString();
 	}
 	const text = typeof value === 'string' ? value.trim() : typeof value === 'number' ? String(value) : '';
+	tooLong(node, field, text, itemIndex);
 	const problem = `"${text || String(value)}" is not a date; use the date picker or an ISO 8601 date such as 2026-02-24T20:59:00Z`;
-	if (!text || !/^\d{4}-\d{2}-\d{2}/.test(text)) throw inputError(node, field, problem, itemIndex);
+	const ymd = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
+	if (!text || !ymd) throw inputError(node, field, problem, itemIndex);
+	// Date.parse rolls 2026-02-31 over to March 3rd: refuse a day the month does not have.
+	const [year, month, day] = [Number(ymd[1]), Number(ymd[2]), Number(ymd[3])];
+	const real = new Date(Date.UTC(year, month - 1, day));
+	if (month < 1 || month > 12 || real.getUTCMonth() !== month - 1 || real.getUTCDate() !== day) {
+		throw inputError(node, field, `"${text}" is not a real date (${ymd[0]} does not exist)`, itemIndex);
+	}
 	const hasZone = /(Z|[+-]\d{2}:?\d{2})$/i.test(text);
 	const parsed = Date.parse(hasZone ? text : `${text.length === 10 ? `${text}T00:00:00` : text}Z`);
 	if (Number.isNaN(parsed)) throw inputError(node, field, problem, itemIndex);
