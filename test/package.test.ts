@@ -1,11 +1,41 @@
 // Publishing readiness: what `npm pack` ships, and the checks of
 // @n8n/scan-community-package on our source and on the packed tarball.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 
 import pkg from '../package.json';
 
 const ROOT = path.resolve(__dirname, '..');
+
+/** GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens. */
+function slug(heading: string): string {
+	return heading
+		.trim()
+		.toLowerCase()
+		.replace(/[^\p{L}\p{N}\s_-]/gu, '')
+		.replace(/\s/g, '-');
+}
+
+describe('documentation links', () => {
+	it('every link to the README from a node, codex or credential resolves to a README heading', () => {
+		const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+		const anchors = new Set([...readme.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1])));
+		const files = ['nodes', 'credentials'].flatMap((dir) =>
+			(fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[])
+				.filter((f) => /\.(ts|json)$/.test(f))
+				.map((f) => path.join(ROOT, dir, f)),
+		);
+		const links = files.flatMap((file) =>
+			[...fs.readFileSync(file, 'utf8').matchAll(/github\.com\/inboundflow\/n8n-nodes-inboundflow#([\w-]+)/g)].map((m) => ({
+				file: path.relative(ROOT, file),
+				anchor: m[1],
+			})),
+		);
+		expect(links.length).toBeGreaterThanOrEqual(6);
+		expect(links.filter((l) => !anchors.has(l.anchor))).toEqual([]);
+	});
+});
 
 describe('the published package', () => {
 	let result: {

@@ -91,7 +91,7 @@ export class InboundFlowTrigger implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'InboundFlow Trigger',
 		name: 'inboundFlowTrigger',
-		icon: { light: 'file:inboundflow.svg', dark: 'file:inboundflow.dark.svg' },
+		icon: { light: 'file:inboundflow-trigger.svg', dark: 'file:inboundflow-trigger.dark.svg' },
 		group: ['trigger'],
 		version: 1,
 		subtitle: `={{${JSON.stringify(Object.fromEntries(Object.entries(EVENTS).map(([k, v]) => [k, v.name])))}[$parameter["event"]] ?? $parameter["event"]}}`,

@@ -31,7 +31,7 @@ export class InboundFlowWebhookTrigger implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'InboundFlow Webhook Trigger',
 		name: 'inboundFlowWebhookTrigger',
-		icon: { light: 'file:inboundflow.svg', dark: 'file:inboundflow.dark.svg' },
+		icon: { light: 'file:inboundflow-trigger.svg', dark: 'file:inboundflow-trigger.dark.svg' },
 		group: ['trigger'],
 		version: 1,
 		subtitle: '={{$parameter["events"].join(", ")}}',
