@@ -94,7 +94,7 @@ export async function queueBench(say: (text: string) => void): Promise<QueueBenc
 		];
 		say(markdownTable(returnAll));
 
-		const setups: DedupSetup[] = ['trigger', 'removeDuplicates', 'redis', 'postgres'];
+		const setups: DedupSetup[] = ['trigger', 'removeDuplicates', 'redis', 'postgres', 'removeDuplicatesAlone'];
 		const targets: DedupTarget[] = [];
 		for (const setup of setups) {
 			const webhookId = cryptoId(`bench-${setup}-${Date.now()}`);

@@ -533,13 +533,14 @@ export function postgresClaimNode(name: string, credentialId: string): WorkflowN
 export const DELIVERIES_TABLE_SQL =
 	'CREATE TABLE IF NOT EXISTS inboundflow_deliveries (delivery_id text PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now())';
 
-export type DedupSetup = 'trigger' | 'removeDuplicates' | 'redis' | 'postgres';
+export type DedupSetup = 'trigger' | 'removeDuplicates' | 'redis' | 'postgres' | 'removeDuplicatesAlone';
 
 export const DEDUP_SETUPS: Record<DedupSetup, string> = {
 	trigger: '(a) trigger alone (static data)',
 	removeDuplicates: '(b) trigger → Remove Duplicates',
 	redis: '(c1) trigger → Redis INCR → If = 1',
 	postgres: '(c2) trigger → Postgres INSERT ON CONFLICT',
+	removeDuplicatesAlone: "(b0) n8n's Webhook → Remove Duplicates (every copy reaches it)",
 };
 
 /**
@@ -567,6 +568,16 @@ export function webhookDedupWorkflow(
 		);
 	const name = `InboundFlow queue: webhook ${DEDUP_SETUPS[setup]}`;
 	switch (setup) {
+		case 'removeDuplicatesAlone': {
+			// Same URL shape as the trigger's, so the same senders work; no signature check.
+			const hook = wfNode(
+				'Webhook',
+				'n8n-nodes-base.webhook',
+				{ httpMethod: 'POST', path: `${options.webhookId}/inboundflow`, responseMode: 'onReceived', options: {} },
+				{ typeVersion: 2, webhookId: options.webhookId },
+			);
+			return wfChain(name, [hook, removeDuplicatesNode('Remove Duplicates', '={{ $json.body.delivery_id }}'), sink('$json.body')]);
+		}
 		case 'trigger':
 			return wfChain(name, [trigger, sink('$json')]);
 		case 'removeDuplicates':
@@ -871,6 +882,16 @@ export interface DedupRow extends DedupCounts {
 	answerBodies?: Record<string, string>;
 	/** Time to the webhook's answer, ms: median and max. */
 	answerMs?: { median: number; max: number };
+	/** Executions (of this scenario) that ran at the same time as another one of the workflow. */
+	parallelExecutions?: string;
+}
+
+/** How many of these executions overlapped in time with another one. */
+export function overlapping(list: ExecutionSummary[]): number {
+	const spans = list
+		.filter((e) => e.startedAt && e.stoppedAt)
+		.map((e) => [Date.parse(e.startedAt!), Date.parse(e.stoppedAt!)] as const);
+	return spans.filter(([a, b], i) => spans.some(([c, d], j) => j !== i && a < d && c < b)).length;
 }
 
 export function triggerUrl(processorUrl: string, webhookId: string): string {
@@ -940,17 +961,19 @@ export async function runDedupScenario(
 		}),
 	);
 	const executions = await settle(options.rest, options.targets.map((t) => t.workflowId));
-	return sent.map(({ target, ids, answers, answerBodies, answerMs }) => ({
-		setup: target.setup,
-		scenario,
-		answerBodies,
-		answerMs,
-		...countDeliveries(sink.received, target.sinkPath, ids),
-		failedExecutions: executions[target.workflowId].filter(
-			(e) => (e.createdAt ?? e.startedAt ?? '') >= since && ['error', 'crashed'].includes(e.status),
-		).length,
-		answers,
-	}));
+	return sent.map(({ target, ids, answers, answerBodies, answerMs }) => {
+		const mine = executions[target.workflowId].filter((e) => (e.createdAt ?? e.startedAt ?? '') >= since);
+		return {
+			setup: target.setup,
+			scenario,
+			answerBodies,
+			answerMs,
+			...countDeliveries(sink.received, target.sinkPath, ids),
+			failedExecutions: mine.filter((e) => ['error', 'crashed'].includes(e.status)).length,
+			parallelExecutions: `${overlapping(mine)}/${mine.length}`,
+			answers,
+		};
+	});
 }
 
 export function msStats(times: number[]): { median: number; max: number } {
@@ -980,5 +1003,6 @@ export function dedupTableRows(rows: DedupRow[]): Array<Record<string, unknown>>
 			.map(([status, n]) => `${n}×${status}`)
 			.join(' '),
 		'answer ms (median/max)': r.answerMs ? `${r.answerMs.median}/${r.answerMs.max}` : '',
+		'executions in parallel': r.parallelExecutions ?? '',
 	}));
 }
