@@ -12,6 +12,7 @@ import { FULL_KEY, type LoggedRequest } from '../emulator/server';
 import { N8n, outputOf } from '../test/e2e/n8n';
 import { CREDENTIAL_ID, credentials as e2eCredentials } from '../test/e2e/workflows';
 import { executeNode, poll, type Credentials } from '../test/helpers';
+import { queueBench } from './queue';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
@@ -334,7 +335,9 @@ async function main(): Promise<void> {
 	say(table(c));
 	const d = soak();
 	say(d.length ? `\nPolling trigger soak in a real n8n (from the last npm test)…\n${table(d)}` : '\n(no soak figures: run npm test first)');
-	const results = { date: new Date().toISOString(), node: process.version, unlimited: a, rateLimited: b, polling: c, soak: d };
+	say('');
+	const queue = process.env.BENCH_QUEUE === '0' ? undefined : await queueBench(say);
+	const results = { date: new Date().toISOString(), node: process.version, unlimited: a, rateLimited: b, polling: c, soak: d, queue };
 	const dir = path.join(ROOT, 'bench', 'results');
 	fs.mkdirSync(dir, { recursive: true });
 	fs.writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
