@@ -12,7 +12,8 @@ export class InboundFlow implements INodeType {
 		group: ['transform'],
 		version: 1,
 		subtitle: '={{$parameter["operation"] + ": " + $parameter["resource"]}}',
-		description: 'Read calls, contacts, leads and appointments of InboundFlow, the AI phone receptionist',
+		description:
+			'Read the calls (with their conversations), contacts, leads and appointments of InboundFlow, the AI phone receptionist, and create contacts',
 		defaults: { name: 'InboundFlow' },
 		usableAsTool: true,
 		inputs: [NodeConnectionTypes.Main],

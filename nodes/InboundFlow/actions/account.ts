@@ -11,7 +11,7 @@ export const accountResource: Resource = {
 		{
 			value: 'get',
 			name: 'Get',
-			action: 'Get the account',
+			action: 'Get the account (organization name, plan and the scopes of the API key)',
 			description: 'Retrieve the organization, plan and scopes of the API key',
 			properties: [],
 			async execute(this: IExecuteFunctions, i: number) {

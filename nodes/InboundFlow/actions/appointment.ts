@@ -11,6 +11,7 @@ export const appointmentResource: Resource = {
 			noun: 'appointments',
 			path: '/v1/appointments',
 			scope: 'appointments:read',
+			returns: 'caller, date, start and end time, service and status of each; filter by status or created after',
 			filters: [createdAfterFilter('appointments'), statusFilter('appointments', APPOINTMENT_STATUSES)],
 		}),
 	],

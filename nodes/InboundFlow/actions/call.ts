@@ -38,6 +38,7 @@ export const callResource: Resource = {
 			path: '/v1/calls',
 			scope: 'calls:read',
 			simplify: simplifyCall,
+			returns: 'caller, status, duration and summary of each; filter by status, caller phone or created after',
 			filters: [
 				createdAfterFilter('calls'),
 				phoneField('Phone', 'phone', 'Only calls from this number (exact match, E.164)'),
@@ -50,6 +51,7 @@ export const callResource: Resource = {
 			scope: 'calls:read',
 			idName: 'callId',
 			example: '07f51470-ef1d-421c-a847-36e98732bb9b',
+			returns: 'the call with its transcript and the whole conversation as messages',
 			extraProperties: [
 				{
 					displayName: 'Output',

@@ -35,7 +35,7 @@ function duplicateError(this: IExecuteFunctions, phone: string, existing: IDataO
 const createContact = {
 	value: 'create',
 	name: 'Create',
-	action: 'Create a contact',
+	action: 'Create a contact (needs an E.164 phone such as +14155551234; name, email, company and notes optional; returns the existing contact if the phone is known)',
 	description: 'Create a contact, or return the existing one with that phone number',
 	properties: [
 		phoneField('Phone', 'phone', 'Phone number of the contact in E.164 form', true),
@@ -112,7 +112,7 @@ const createContact = {
 const findContactByPhone = {
 	value: 'findByPhone',
 	name: 'Find by Phone',
-	action: 'Find contacts by phone',
+	action: 'Find contacts by phone (exact E.164 number such as +14155551234; returns the matching contacts, none if unknown)',
 	description: 'Find the contacts with exactly this phone number',
 	properties: [
 		phoneField('Phone', 'phone', 'Phone number to look up, in E.164 form', true),
@@ -144,6 +144,7 @@ export const contactResource: Resource = {
 			noun: 'contacts',
 			path: '/v1/contacts',
 			scope: 'contacts:read',
+			returns: 'name, phone, email, company and number of calls of each; filter by phone or created after',
 			filters: [
 				createdAfterFilter('contacts'),
 				phoneField('Phone', 'phone', 'Only contacts with this number (exact match, E.164)'),
@@ -155,6 +156,7 @@ export const contactResource: Resource = {
 			scope: 'contacts:read',
 			idName: 'contactId',
 			example: 'dbf31702-3468-4639-a5a4-e07f9bdae9a7',
+			returns: 'name, phone, email, company, notes and calls of the contact',
 		}),
 		createContact,
 		findContactByPhone,

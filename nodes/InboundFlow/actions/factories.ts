@@ -67,6 +67,11 @@ export interface ListSpec {
 	scope: string;
 	filters: INodeProperties[];
 	simplify?: (record: IDataObject) => IDataObject;
+	/**
+	 * What each record holds and how the list can be filtered, for the operation's action
+	 * text: an AI agent sees "<action> in InboundFlow" as the tool's description.
+	 */
+	returns: string;
 }
 
 /** A Get Many operation: Return All / Limit, a Filters collection, optional Simplify. */
@@ -84,8 +89,8 @@ export function getManyOperation(spec: ListSpec): Operation {
 	return {
 		value: 'getAll',
 		name: 'Get Many',
-		action: `Get many ${spec.noun}`,
-		description: `Retrieve a list of ${spec.noun}`,
+		action: `Get many ${spec.noun} (${spec.returns})`,
+		description: `Retrieve a list of ${spec.noun}: ${spec.returns}`,
 		properties,
 		async execute(this: IExecuteFunctions, i: number) {
 			const limit = readLimit(this, i);
@@ -109,6 +114,8 @@ export interface GetSpec {
 	idName: string;
 	example: string;
 	extraProperties?: INodeProperties[];
+	/** What the record holds, for the action text an AI agent sees. */
+	returns: string;
 	/** Shapes the output of the fetched record. */
 	output?: (this: IExecuteFunctions, record: IDataObject, itemIndex: number) => IDataObject[];
 }
@@ -119,8 +126,8 @@ export function getOperation(spec: GetSpec): Operation {
 	return {
 		value: 'get',
 		name: 'Get',
-		action: `Get a ${spec.what.toLowerCase()}`,
-		description: `Retrieve one ${spec.what.toLowerCase()} by its ID`,
+		action: `Get a ${spec.what.toLowerCase()} by its ID (${spec.returns})`,
+		description: `Retrieve one ${spec.what.toLowerCase()} by its ID (a UUID): ${spec.returns}`,
 		properties: [idField(label, spec.idName, spec.example), ...(spec.extraProperties ?? [])],
 		async execute(this: IExecuteFunctions, i: number) {
 			const id = requireUuid(this.getNode(), label, this.getNodeParameter(spec.idName, i), i);

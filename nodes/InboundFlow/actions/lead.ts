@@ -10,6 +10,7 @@ export const leadResource: Resource = {
 			noun: 'leads',
 			path: '/v1/leads',
 			scope: 'leads:read',
+			returns: 'caller, interest, urgency, status, qualification reason and call summary of each; filter by status, urgency or created after',
 			simplify: pick([
 				'id',
 				'caller_name',
