@@ -27,20 +27,57 @@ export const EVERY_10_SECONDS = {
 	item: [0, 10, 20, 30, 40, 50].map((s) => ({ mode: 'custom', cronExpression: `${s} * * * * *` })),
 };
 
+export interface ExampleOptions {
+	/** Triggers poll every 10 s instead of every minute. */
+	fastPolling?: boolean;
+	/**
+	 * Schedule triggers become manual triggers of the same name, so that `n8n execute`
+	 * (which starts only at a manual trigger) runs the workflow.
+	 */
+	manualStart?: boolean;
+}
+
 /**
  * An example workflow from examples/, with its sink URL pointed at `sinkUrl`, and
- * optionally its triggers polling every 10 s instead of every minute.
+ * optionally its triggers polling every 10 s instead of every minute (`true` is
+ * short for `{ fastPolling: true }`).
  */
-export function example(file: string, sinkUrl: string, fastPolling = false): Json {
+export function example(file: string, sinkUrl: string, options: boolean | ExampleOptions = false): Json {
+	const { fastPolling = false, manualStart = false } = typeof options === 'boolean' ? { fastPolling: options } : options;
 	const text = fs.readFileSync(path.join(PACKAGE_ROOT, 'examples', file), 'utf8');
-	const workflow = JSON.parse(text.split(EXAMPLE_SINK).join(sinkUrl)) as { nodes: Array<{ parameters: Json }> };
-	if (fastPolling) {
-		for (const node of workflow.nodes) if (node.parameters.pollTimes) node.parameters.pollTimes = EVERY_10_SECONDS;
+	const workflow = JSON.parse(text.split(EXAMPLE_SINK).join(sinkUrl)) as {
+		nodes: Array<{ type: string; typeVersion: number; parameters: Json }>;
+	};
+	for (const node of workflow.nodes) {
+		if (fastPolling && node.parameters.pollTimes) node.parameters.pollTimes = EVERY_10_SECONDS;
+		if (manualStart && node.type === 'n8n-nodes-base.scheduleTrigger') {
+			node.type = 'n8n-nodes-base.manualTrigger';
+			node.typeVersion = 1;
+			node.parameters = {};
+		}
 	}
 	return workflow as unknown as Json;
 }
 
-export const EXAMPLES = ['new-lead-to-crm.json', 'appointment-booked-to-slack.json'];
+/** The example workflows, in examples/. */
+export const EXAMPLES = ['new-lead-to-crm.json', 'appointment-booked-to-slack.json', 'daily-digest-agent.json'];
+/** Examples `npm start` activates; the others it imports inactive. */
+export const ACTIVE_EXAMPLES = ['new-lead-to-crm.json', 'appointment-booked-to-slack.json'];
+/** Workflow ids of the examples (in their files). */
+export const EXAMPLE_IDS = {
+	newLead: 'InbFlowExLead001',
+	appointmentBooked: 'InbFlowExAppt001',
+	dailyDigest: 'InbFlowExDgst001',
+} as const;
+/** Webhook id of the "appointment booked" example: its URL is /webhook/<id>/inboundflow. */
+export const EXAMPLE_WEBHOOK_ID = '3c9a7e21-6b4d-4f0a-9e8c-2d5b1a7f4c30';
+/** The chat-model credential the daily-digest example refers to (a user picks their own). */
+export const EXAMPLE_MODEL_CREDENTIAL = { id: 'InbFlowModel0001', name: 'OpenAI account' };
+
+/** An OpenAI credential whose base URL is `baseUrl` (the scripted model stand-in in tests). */
+export function modelCredential(baseUrl: string, id: string = EXAMPLE_MODEL_CREDENTIAL.id): Json {
+	return { id, name: EXAMPLE_MODEL_CREDENTIAL.name, type: 'openAiApi', data: { apiKey: 'sk-standin-not-a-secret', url: baseUrl } };
+}
 
 const cred = { inboundFlowApi: { id: CREDENTIAL_ID, name: 'InboundFlow account' } };
 let nodeCounter = 0;
@@ -145,4 +182,92 @@ export function webhookWorkflow(sinkUrl: string): Json {
 			{ typeVersion: 4.2 },
 		),
 	]);
+}
+
+export const APPOINTMENT_POLLING_ID = 'InbFlowE2eApt001';
+
+/**
+ * The polling trigger for booked appointments forwarding each one to the sink's
+ * /slack/webhook (what the appointment example did before it became webhook-driven).
+ */
+export function appointmentPollingWorkflow(sinkUrl: string): Json {
+	return chain(APPOINTMENT_POLLING_ID, 'InboundFlow e2e: booked appointments (polling)', [
+		node(
+			'Appointment Booked',
+			`${PACKAGE_NAME}.inboundFlowTrigger`,
+			{ pollTimes: EVERY_10_SECONDS, event: 'newAppointment', newAppointmentFilters: { status: 'booked' }, options: {} },
+			{ credentials: cred },
+		),
+		node(
+			'Post to Slack',
+			'n8n-nodes-base.httpRequest',
+			{
+				method: 'POST',
+				url: `${sinkUrl}/slack/webhook`,
+				sendBody: true,
+				specifyBody: 'json',
+				jsonBody:
+					'={{ JSON.stringify({ text: `New appointment: ${$json.caller_name} for ${$json.service_type} on ${$json.appointment_date}`, appointment_id: $json.id }) }}',
+				options: {},
+			},
+			{ typeVersion: 4.2 },
+		),
+	]);
+}
+
+// AI Agent workflows: n8n's AI Agent, n8n's OpenAI chat model pointed at the scripted
+// stand-in (test/e2e/model-standin.ts), and our node attached as tools.
+
+export const AGENT_ID = 'InbFlowE2eAgt001';
+export const AGENT_ERRORS_ID = 'InbFlowE2eAgt002';
+export const READONLY_CREDENTIAL_ID = 'InbFlowCredRO001';
+export const AGENT_MODEL_CREDENTIAL_ID = 'InbFlowE2eModel1';
+/** Version of n8n's AI Agent node the workflows use (the newest in n8n 2.41). */
+export const AGENT_VERSION = 3.1;
+
+/** A credential for the emulator with another key (e.g. one lacking a scope). */
+export function extraCredential(id: string, name: string, baseUrl: string, apiKey: string): Json {
+	return { id, name, type: 'inboundFlowApi', data: { apiKey, baseUrl } };
+}
+
+export interface AgentTool {
+	/** Node name; n8n makes the tool name from it (spaces → underscores). */
+	name: string;
+	parameters: Json;
+	credentialId?: string;
+}
+
+/** Manual trigger → AI Agent (prompt `prompt`) with the stand-in model and our node as tools. */
+export function agentWorkflow(id: string, name: string, prompt: string, tools: AgentTool[]): Json {
+	const start = manual();
+	const agent = node(
+		'AI Agent',
+		'@n8n/n8n-nodes-langchain.agent',
+		{ promptType: 'define', text: prompt, options: {} },
+		{ typeVersion: AGENT_VERSION },
+	);
+	const model = node(
+		'Chat Model',
+		'@n8n/n8n-nodes-langchain.lmChatOpenAi',
+		{ model: { __rl: true, mode: 'id', value: 'standin-model' }, responsesApiEnabled: false, options: {} },
+		{ typeVersion: 1.3, credentials: { openAiApi: { id: AGENT_MODEL_CREDENTIAL_ID, name: 'Model stand-in' } } },
+	);
+	const toolNodes = tools.map((tool) =>
+		node(tool.name, `${PACKAGE_NAME}.inboundFlowTool`, tool.parameters, {
+			credentials: { inboundFlowApi: { id: tool.credentialId ?? CREDENTIAL_ID, name: 'InboundFlow account' } },
+		}),
+	);
+	const connections: Json = {
+		[start.name as string]: { main: [[{ node: 'AI Agent', type: 'main', index: 0 }]] },
+		'Chat Model': { ai_languageModel: [[{ node: 'AI Agent', type: 'ai_languageModel', index: 0 }]] },
+	};
+	for (const tool of toolNodes) {
+		connections[tool.name as string] = { ai_tool: [[{ node: 'AI Agent', type: 'ai_tool', index: 0 }]] };
+	}
+	return { id, name, nodes: [start, agent, model, ...toolNodes], connections, settings: { executionOrder: 'v1' }, active: false };
+}
+
+/** `={{ $fromAI(key, description, type) }}`: a parameter the model fills. */
+export function fromAI(key: string, description: string, type = 'string'): string {
+	return `={{ $fromAI('${key}', '${description.replace(/'/g, "\\'")}', '${type}') }}`;
 }
