@@ -4,8 +4,12 @@
 import { buildWebhook, FULL_KEY, startEmulator, type InboundFlowEmulator } from '../../emulator/server';
 import { freePort, N8n, outputOf, startSink, type Sink } from './n8n';
 import {
+	APPOINTMENT_POLLING_ID,
+	appointmentPollingWorkflow,
 	credentials,
 	example,
+	EXAMPLE_IDS,
+	EXAMPLE_WEBHOOK_ID,
 	EXAMPLES,
 	FAILING_ID,
 	failingWorkflow,
@@ -33,6 +37,7 @@ beforeAll(async () => {
 		operationsWorkflow(),
 		failingWorkflow(),
 		webhookWorkflow(sink.url),
+		appointmentPollingWorkflow(sink.url),
 		...EXAMPLES.map((file) => example(file, sink.url, true)),
 	]);
 });
@@ -83,7 +88,9 @@ describe('n8n execute', () => {
 
 describe('a running n8n with active workflows', () => {
 	beforeAll(async () => {
-		for (const id of ['InbFlowExLead001', 'InbFlowExAppt001', 'InbFlowE2eWhk001']) await n8n.publish(id);
+		for (const id of [EXAMPLE_IDS.newLead, APPOINTMENT_POLLING_ID, 'InbFlowE2eWhk001', EXAMPLE_IDS.appointmentBooked]) {
+			await n8n.publish(id);
+		}
 		emulator.clearLog();
 		await n8n.start();
 		// Activation runs one poll of each trigger at once: the baseline.
@@ -96,19 +103,28 @@ describe('a running n8n with active workflows', () => {
 	});
 
 	it('the polling trigger sends each new lead and booked appointment exactly once', async () => {
-		const leads = [emulator.add('leads'), emulator.add('leads'), emulator.add('leads')];
+		// The lead example fetches the call behind each lead; the last lead's call does not exist.
+		const calls = [emulator.add('calls'), emulator.add('calls'), emulator.add('calls')];
+		const leads = [...calls.map((call) => emulator.add('leads', { call_log_id: call.id })), emulator.add('leads')];
 		const booked = [emulator.add('appointments', { status: 'booked' }), emulator.add('appointments', { status: 'booked' })];
 		emulator.add('appointments', { status: 'cancelled' });
-		await sink.waitFor(5, 60_000);
+		await sink.waitFor(6, 60_000);
 		// One more poll cycle: nothing may be sent twice.
 		await new Promise((r) => setTimeout(r, 12_000));
-		const crm = sink.received.filter((r) => r.path === '/crm/contacts').map((r) => r.body.lead_id);
-		expect(crm.sort()).toEqual(leads.map((l) => l.id).sort());
+		const crm = sink.received.filter((r) => r.path === '/crm/contacts');
+		expect(crm.map((r) => r.body.lead_id).sort()).toEqual(leads.map((l) => l.id).sort());
+		for (const [i, call] of calls.entries()) {
+			const body = crm.find((r) => r.body.lead_id === leads[i].id)!.body;
+			expect(body).toMatchObject({ phone: leads[i].caller_phone, call_id: call.id, call_summary: call.summary });
+			expect(body.conversation).toMatch(/^assistant: Thanks for calling Dave Auto Shop/);
+		}
+		const orphan = crm.find((r) => r.body.lead_id === leads[3].id)!.body;
+		expect(orphan).toMatchObject({ call_id: null, call_summary: leads[3].call_summary, conversation: '' });
 		const slack = sink.received.filter((r) => r.path === '/slack/webhook');
 		expect(slack.map((r) => r.body.appointment_id).sort()).toEqual(booked.map((a) => a.id).sort());
 		expect(String(slack[0].body.text)).toMatch(/^New appointment: /);
 		// Seeded records that existed at activation were not sent.
-		expect(sink.received.filter((r) => r.path !== '/webhook-events')).toHaveLength(5);
+		expect(sink.received.filter((r) => r.path !== '/webhook-events')).toHaveLength(6);
 	});
 
 	it('the webhook trigger accepts a signed delivery once and refuses a bad signature', async () => {
@@ -124,5 +140,37 @@ describe('a running n8n with active workflows', () => {
 		const events = sink.received.filter((r) => r.path === '/webhook-events');
 		expect(events).toHaveLength(1);
 		expect(events[0].body).toMatchObject({ event: 'call.completed', data: { call_id: 'c1' } });
+	});
+
+	it('the appointment example turns a signed delivery into a Slack message with the contact’s name, time and service', async () => {
+		const url = `${n8n.url}/webhook/${EXAMPLE_WEBHOOK_ID}/inboundflow`;
+		const contact = emulator.add('contacts', { phone: '+14155550142', name: 'Greta Lind' });
+		const appointment = (id: string, phone: string) => ({
+			appointment_id: id,
+			caller_phone: phone,
+			caller_name: 'G. Lind on the phone',
+			service_type: 'Oil Change',
+			appointment_date: '2026-12-03',
+			appointment_time_start: '2026-12-03T09:30:00.000Z',
+		});
+		const post = async (delivery: { body: string; headers: Record<string, string> }) =>
+			(await fetch(url, { method: 'POST', body: delivery.body, headers: delivery.headers })).status;
+		const before = sink.received.length;
+		emulator.clearLog();
+		const known = buildWebhook({ event: 'appointment.booked', data: appointment('a-known', contact.phone as string), secret: SECRET });
+		expect(await post(known)).toBe(200);
+		const stranger = buildWebhook({ event: 'appointment.booked', data: appointment('a-stranger', '+14155550143'), secret: SECRET });
+		expect(await post(stranger)).toBe(200);
+		const forged = buildWebhook({ event: 'appointment.booked', data: appointment('a-forged', '+14155550144'), secret: 'wrong_secret_0000' });
+		expect(await post(forged)).toBe(401);
+		await sink.waitFor(before + 2, 30_000);
+		await new Promise((r) => setTimeout(r, 2000));
+		const slack = sink.received.slice(before).filter((r) => r.path === '/slack/webhook');
+		expect(slack.map((r) => r.body).sort((a, b) => String(a.appointment_id).localeCompare(String(b.appointment_id)))).toEqual([
+			{ text: 'New appointment: Greta Lind – Oil Change, Thu 3 Dec 2026, 09:30', appointment_id: 'a-known', contact_id: contact.id },
+			// No contact with that number: the name the caller gave.
+			{ text: 'New appointment: G. Lind on the phone – Oil Change, Thu 3 Dec 2026, 09:30', appointment_id: 'a-stranger', contact_id: null },
+		]);
+		expect(emulator.requests.map((r) => r.query.phone).sort()).toEqual(['+14155550142', '+14155550143']);
 	});
 });
