@@ -1,0 +1,203 @@
+// `npm start` as a user (or a process manager) runs it: `node scripts/run.mjs start`
+// in a copy of the package (its build then cannot disturb suites running meanwhile),
+// with its own ports and n8n user folder. Stop signals must leave no process and no
+// busy port; a second start keeps a user's edits to the examples; a busy port is
+// reported in one line.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+import { freePort, N8n, PACKAGE_ROOT } from './n8n';
+import { EXAMPLE_IDS, EXAMPLES } from './workflows';
+
+jest.setTimeout(600_000);
+
+interface Started {
+	child: ChildProcess;
+	output: () => string;
+	exited: Promise<number | null>;
+}
+
+let copy: string;
+let userFolder: string;
+let ports: { emulator: number; sink: number; n8n: number };
+
+function env(): NodeJS.ProcessEnv {
+	const inherited = Object.fromEntries(
+		Object.entries(process.env).filter(([key]) => key !== 'NODE_ENV' && !key.startsWith('JEST')),
+	);
+	return {
+		...inherited,
+		INBOUNDFLOW_N8N_USER_FOLDER: userFolder,
+		INBOUNDFLOW_EMULATOR_PORT: String(ports.emulator),
+		INBOUNDFLOW_SINK_PORT: String(ports.sink),
+		N8N_PORT: String(ports.n8n),
+		INBOUNDFLOW_DEMO_FEED_MS: '5000',
+	};
+}
+
+function launch(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Started {
+	const child = spawn(process.execPath, args, { cwd: copy, env: { ...env(), ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+	let output = '';
+	child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+	child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+	const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+	return { child, output: () => output, exited };
+}
+
+async function waitFor(started: Started, pattern: RegExp, timeoutMs: number): Promise<void> {
+	const deadline = Date.now() + timeoutMs;
+	while (!pattern.test(started.output())) {
+		if (started.child.exitCode !== null) throw new Error(`npm start exited (${started.child.exitCode}):\n${started.output()}`);
+		if (Date.now() > deadline) throw new Error(`no ${String(pattern)} within ${timeoutMs} ms:\n${started.output()}`);
+		await new Promise((r) => setTimeout(r, 250));
+	}
+}
+
+/** Every process below `pid` right now. */
+function descendants(pid: number): number[] {
+	const table = execFileSync('ps', ['-A', '-o', 'pid=,ppid='], { encoding: 'utf8' })
+		.trim()
+		.split('\n')
+		.map((line) => line.trim().split(/\s+/).map(Number));
+	const found: number[] = [];
+	const queue = [pid];
+	while (queue.length > 0) {
+		const parent = queue.shift()!;
+		for (const [child, ppid] of table) {
+			if (ppid === parent) {
+				found.push(child);
+				queue.push(child);
+			}
+		}
+	}
+	return found;
+}
+
+function alive(pid: number): boolean {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+async function portFree(port: number): Promise<boolean> {
+	return await new Promise((resolve) => {
+		const probe = net.createServer();
+		probe.once('error', () => resolve(false));
+		probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+	});
+}
+
+/** Sends `signal` to the npm-start process and checks that everything it started is gone. */
+async function stopAndCheck(started: Started, signal: NodeJS.Signals): Promise<void> {
+	const tree = descendants(started.child.pid!);
+	// n8n, its task runner, and (in this process) the emulator and the sink.
+	expect(tree.length).toBeGreaterThanOrEqual(2);
+	started.child.kill(signal);
+	let timer: NodeJS.Timeout | undefined;
+	const code = await Promise.race([
+		started.exited,
+		new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 30_000))),
+	]);
+	clearTimeout(timer);
+	// Whatever survived: reported, then cleaned up so that no test leaves processes behind.
+	const left = tree.filter(alive);
+	for (const pid of left) process.kill(pid, 'SIGKILL');
+	if (started.child.exitCode === null) started.child.kill('SIGKILL');
+	expect({ code, left }).toEqual({ code: 0, left: [] });
+	for (const port of Object.values(ports)) expect(await portFree(port)).toBe(true);
+	expect(started.output()).toMatch(/Stopped\.\s*$/);
+}
+
+function importFilesIn(folder: string): string[] {
+	return fs.readdirSync(folder).filter((name) => /^import-.*\.json$/.test(name));
+}
+
+beforeAll(async () => {
+	// A copy of the package without node_modules (linked), build output or git.
+	copy = fs.mkdtempSync(path.join(os.tmpdir(), 'inboundflow-start-copy-'));
+	const skip = new Set(['node_modules', 'dist', 'build', '.git']);
+	for (const entry of fs.readdirSync(PACKAGE_ROOT)) {
+		if (skip.has(entry)) continue;
+		fs.cpSync(path.join(PACKAGE_ROOT, entry), path.join(copy, entry), { recursive: true });
+	}
+	fs.symlinkSync(path.join(PACKAGE_ROOT, 'node_modules'), path.join(copy, 'node_modules'), 'dir');
+	userFolder = fs.mkdtempSync(path.join(os.tmpdir(), 'inboundflow-start-n8n-'));
+	ports = { emulator: await freePort(), sink: await freePort(), n8n: await freePort() };
+});
+
+afterAll(() => {
+	fs.rmSync(copy, { recursive: true, force: true });
+	fs.rmSync(userFolder, { recursive: true, force: true });
+});
+
+describe('npm start', () => {
+	it('a busy port gives one line naming the port and the setting that changes it', async () => {
+		const blocker = net.createServer();
+		await new Promise<void>((resolve) => blocker.listen(ports.n8n, '127.0.0.1', resolve));
+		try {
+			// The check runs before anything starts: the built start script shows it (no build needed).
+			const started = launch([path.join(PACKAGE_ROOT, 'build', 'test', 'e2e', 'start.js')]);
+			expect(await started.exited).toBe(1);
+			const lines = started.output().trim().split('\n');
+			expect(lines).toEqual([
+				`Port ${ports.n8n} (n8n) is already in use: stop what runs there, or choose another port with N8N_PORT=<port> npm start.`,
+			]);
+		} finally {
+			await new Promise((resolve) => blocker.close(resolve));
+		}
+		for (const port of [ports.emulator, ports.sink]) expect(await portFree(port)).toBe(true);
+	});
+
+	it('starts, shows a readable banner, and SIGTERM stops every process and frees every port', async () => {
+		const started = launch(['scripts/run.mjs', 'start']);
+		await waitFor(started, /^Ready\./m, 400_000);
+		const output = started.output();
+		for (const phase of ['Importing the InboundFlow credentials…', 'Importing 3 example workflows…', 'Starting n8n']) {
+			expect(output).toContain(phase);
+		}
+		expect(output).toContain('(first visit: create the owner account)');
+		// Labels end in ':' and every value starts in the same column.
+		const rows = output.split('\n').filter((line) => /^ {2}[A-Z][A-Za-z/ ]+: +\S/.test(line));
+		expect(rows.length).toBeGreaterThanOrEqual(6);
+		expect(new Set(rows.map((line) => line.search(/(?<=: +)\S/))).size).toBe(1);
+		// No file with the API key or the signing secret in plain text is left behind.
+		expect(importFilesIn(userFolder)).toEqual([]);
+		// The appointment example is active: the demo feed's delivery became a Slack message, on one line.
+		await waitFor(started, /^ {2}→ Slack {2}New appointment: .+ – .+, .+\d\d:\d\d$/m, 60_000);
+
+		// An owner account, as on a first visit.
+		const setup = await fetch(`http://127.0.0.1:${ports.n8n}/rest/owner/setup`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json' },
+			body: JSON.stringify({ email: 'owner@example.com', firstName: 'Ow', lastName: 'Ner', password: 'Passw0rd-e2e' }),
+		});
+		expect(setup.status).toBe(200);
+
+		await stopAndCheck(started, 'SIGTERM');
+	});
+
+	it('a second start keeps the user’s edits to the examples and knows the owner exists; SIGHUP stops it', async () => {
+		// The user edits the lead example (renames it) while npm start is not running.
+		const n8n = await N8n.create({ userFolder, port: ports.n8n });
+		const edited = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'examples', EXAMPLES[0]), 'utf8')) as Record<string, unknown>;
+		await n8n.importWorkflows([{ ...edited, name: 'My edited lead workflow' }]);
+
+		const started = launch(['scripts/run.mjs', 'start']);
+		await waitFor(started, /^Ready\./m, 400_000);
+		const output = started.output();
+		expect(output).toContain('Example workflows already in n8n were left as they are (3 of 3).');
+		expect(output).not.toContain('Importing 3 example workflows');
+		expect(output).not.toContain('first visit');
+		expect(importFilesIn(userFolder)).toEqual([]);
+		await stopAndCheck(started, 'SIGHUP');
+
+		const list = await n8n.cli(['list:workflow']);
+		expect(list.stdout).toContain(`${EXAMPLE_IDS.newLead}|My edited lead workflow`);
+	});
+});
