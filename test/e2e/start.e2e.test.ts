@@ -20,6 +20,7 @@ interface Started {
 	exited: Promise<number | null>;
 }
 
+const launched: Started[] = [];
 let copy: string;
 let userFolder: string;
 let ports: { emulator: number; sink: number; n8n: number };
@@ -44,7 +45,9 @@ function launch(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Started {
 	child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
 	child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
 	const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-	return { child, output: () => output, exited };
+	const started = { child, output: () => output, exited };
+	launched.push(started);
+	return started;
 }
 
 async function waitFor(started: Started, pattern: RegExp, timeoutMs: number): Promise<void> {
@@ -131,6 +134,15 @@ beforeAll(async () => {
 	ports = { emulator: await freePort(), sink: await freePort(), n8n: await freePort() };
 });
 
+// A failed test must not leave npm start running.
+afterEach(() => {
+	for (const started of launched.splice(0)) {
+		if (started.child.exitCode !== null || started.child.signalCode !== null) continue;
+		for (const pid of descendants(started.child.pid!)) process.kill(pid, 'SIGKILL');
+		started.child.kill('SIGKILL');
+	}
+});
+
 afterAll(() => {
 	fs.rmSync(copy, { recursive: true, force: true });
 	fs.rmSync(userFolder, { recursive: true, force: true });
@@ -183,14 +195,18 @@ describe('npm start', () => {
 	});
 
 	it('a second start keeps the user’s edits to the examples and knows the owner exists; SIGHUP stops it', async () => {
-		// The user edits the lead example (renames it) while npm start is not running.
+		// The user edits the digest example (renames it) while npm start is not running.
+		// (Not the lead example: an import would reset its trigger's position, checked below.)
 		const n8n = await N8n.create({ userFolder, port: ports.n8n });
-		const edited = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'examples', EXAMPLES[0]), 'utf8')) as Record<string, unknown>;
-		await n8n.importWorkflows([{ ...edited, name: 'My edited lead workflow' }]);
+		const edited = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'examples', EXAMPLES[2]), 'utf8')) as Record<string, unknown>;
+		await n8n.importWorkflows([{ ...edited, name: 'My edited digest' }]);
 
-		const started = launch(['scripts/run.mjs', 'start']);
+		const started = launch(['scripts/run.mjs', 'start'], { INBOUNDFLOW_DEMO_FEED: '0' });
 		await waitFor(started, /^Ready\./m, 400_000);
+		// The lead example polled at activation; the records seeded at the first start are not new to it.
+		await new Promise((r) => setTimeout(r, 5000));
 		const output = started.output();
+		expect(output).not.toMatch(/^ {2}→ CRM {4}/m);
 		expect(output).toContain('Example workflows already in n8n were left as they are (3 of 3).');
 		expect(output).not.toContain('Importing 3 example workflows');
 		expect(output).not.toContain('first visit');
@@ -198,6 +214,6 @@ describe('npm start', () => {
 		await stopAndCheck(started, 'SIGHUP');
 
 		const list = await n8n.cli(['list:workflow']);
-		expect(list.stdout).toContain(`${EXAMPLE_IDS.newLead}|My edited lead workflow`);
+		expect(list.stdout).toContain(`${EXAMPLE_IDS.dailyDigest}|My edited digest`);
 	});
 });

@@ -128,6 +128,34 @@ async function importFile(kind: 'credentials' | 'workflow', data: unknown): Prom
 	}
 }
 
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+/**
+ * The seeded demo records get the timestamps of the first start in this user folder.
+ * The polling trigger keeps its position between starts; records seeded "just now"
+ * on every start would all look new to it and flood the CRM at each start.
+ */
+function pinSeedTimes(records: InboundFlowEmulator['records'], userFolder: string): void {
+	const file = path.join(userFolder, '.inboundflow-demo-seeded-at');
+	const now = Date.now();
+	const seededAt = fs.existsSync(file) ? Number(fs.readFileSync(file, 'utf8')) : NaN;
+	if (!Number.isFinite(seededAt) || seededAt > now) {
+		fs.writeFileSync(file, String(now));
+		return;
+	}
+	const shift = seededAt - now;
+	for (const list of Object.values(records)) {
+		for (const record of list) {
+			for (const [key, value] of Object.entries(record)) {
+				if (typeof value === 'string' && ISO_TIME.test(value)) record[key] = new Date(Date.parse(value) + shift).toISOString();
+			}
+			if (typeof record.appointment_date === 'string' && typeof record.appointment_time_start === 'string') {
+				record.appointment_date = record.appointment_time_start.slice(0, 10);
+			}
+		}
+	}
+}
+
 /** Import files an earlier version (or an interrupted run) left in the user folder. */
 function removeLeftoverImportFiles(userFolder: string): void {
 	for (const name of fs.readdirSync(userFolder)) {
@@ -239,6 +267,7 @@ async function main(): Promise<void> {
 	const userFolder =
 		process.env.INBOUNDFLOW_N8N_USER_FOLDER ?? path.join(os.homedir(), '.cache', 'n8n-nodes-inboundflow', 'start-n8n');
 	n8n = await N8n.create({ port: n8nPort, userFolder });
+	pinSeedTimes(emulator.records, userFolder);
 	removeLeftoverImportFiles(userFolder);
 	say(`n8n user folder: ${userFolder} (set INBOUNDFLOW_N8N_USER_FOLDER to use another)`);
 
