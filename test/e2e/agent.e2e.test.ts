@@ -112,7 +112,7 @@ function printTools(title: string, request: ChatRequest): void {
 		parameters: (parameters as { properties?: unknown } | undefined)?.properties,
 	}));
 	// For whoever writes the node's descriptions: what a model is shown.
-	console.log(`${title}: the tools n8n sent to the model\n${JSON.stringify(tools, null, 2)}`);
+	process.stdout.write(`${title}: the tools n8n sent to the model\n${JSON.stringify(tools, null, 2)}\n`);
 }
 
 describe('InboundFlow as a tool of the AI Agent', () => {
@@ -208,7 +208,7 @@ describe('InboundFlow as a tool of the AI Agent', () => {
 		expect(outputOf(result.run!, 'AI Agent')[0].output).toBe('I could not do that.');
 		expect(chats).toHaveLength(4);
 		const errors = toolResults(chats[3]).map((r) => JSON.parse(r.content) as unknown);
-		console.log(`Agent test: tool errors as the model received them\n${JSON.stringify(errors, null, 2)}`);
+		process.stdout.write(`Agent test: tool errors as the model received them\n${JSON.stringify(errors, null, 2)}\n`);
 		const text = errors.map((e) => JSON.stringify(e));
 		expect(text[0]).toContain('\\"the-latest-call\\" is not a valid InboundFlow ID');
 		expect(text[1]).toContain(`Call \\"${MISSING_CALL}\\" was not found (HTTP 404`);
