@@ -51,7 +51,7 @@ export const callResource: Resource = {
 			scope: 'calls:read',
 			idName: 'callId',
 			example: '07f51470-ef1d-421c-a847-36e98732bb9b',
-			returns: 'the call with its transcript and the whole conversation as messages',
+			returns: 'the call with its summary, transcript and the whole conversation as messages',
 			extraProperties: [
 				{
 					displayName: 'Output',

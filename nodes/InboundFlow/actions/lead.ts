@@ -21,6 +21,7 @@ export const leadResource: Resource = {
 				'interest',
 				'qualification_reason',
 				'call_summary',
+				'call_log_id',
 				'contact_id',
 				'created_at',
 			]),
