@@ -23,6 +23,7 @@ import {
 	triggerUrl,
 	waitRegistered,
 	webhookDedupWorkflow,
+	createSuiteCredentials,
 } from '../test/e2e/queue';
 import { Services } from '../test/e2e/services';
 
@@ -57,18 +58,7 @@ export async function queueBench(say: (text: string) => void): Promise<QueueBenc
 			totalMs: Date.now() - started,
 		};
 		const rest = cluster.rest;
-		const api = await rest.createCredential('InboundFlow account', 'inboundFlowApi', { apiKey: FULL_KEY, baseUrl: emulator.url });
-		const signing = await rest.createCredential('InboundFlow webhook secret', 'inboundFlowWebhookApi', { signingSecret: SECRET });
-		const redis = await rest.createCredential('Redis', 'redis', { host: services.redis.host, port: services.redis.port, database: 0, password: '' });
-		const pg = services.postgres;
-		const postgres = await rest.createCredential('Postgres', 'postgres', {
-			host: pg.host,
-			port: pg.port,
-			database: pg.database,
-			user: pg.user,
-			password: pg.password,
-			ssl: 'disable',
-		});
+		const { api, webhook: signing, redis, postgres } = await createSuiteCredentials(rest, services, FULL_KEY, emulator.url, SECRET);
 
 		say(`Queue mode: Return All across two workers (${CALLS} calls each, ${WINDOW.limit} requests per ${WINDOW.windowMs / 1000} s, no Reset/Retry-After headers)…`);
 		const r = await measureReturnAll(cluster, emulator, api, WINDOW);

@@ -34,6 +34,7 @@ import {
 	webhookTriggerNode,
 	wfChain,
 	wfNode,
+	createSuiteCredentials,
 	cryptoId,
 	type ReturnAllFigures,
 } from './queue';
@@ -63,23 +64,9 @@ const staticDataSeen: Record<string, unknown> = {};
 jest.setTimeout(600_000);
 
 async function credentialsOn(rest: N8nRest): Promise<typeof creds> {
-	const pg = services.postgres;
-	return {
-		api: await rest.createCredential('InboundFlow account', 'inboundFlowApi', { apiKey: FULL_KEY, baseUrl: emulator.url }),
-		webhook: await rest.createCredential('InboundFlow webhook secret', 'inboundFlowWebhookApi', { signingSecret: SECRET }),
-		redis: await rest.createCredential('Redis', 'redis', { host: services.redis.host, port: services.redis.port, database: 0, password: '' }),
-		postgres: await rest.createCredential('Postgres', 'postgres', {
-			host: pg.host,
-			port: pg.port,
-			database: pg.database,
-			user: pg.user,
-			password: pg.password,
-			ssl: 'disable',
-		}),
-	};
+	return await createSuiteCredentials(rest, services, FULL_KEY, emulator.url, SECRET);
 }
 
-/** The four webhook workflows (one per dedup setup), active; their targets. */
 async function dedupTargets(rest: N8nRest, c: typeof creds, prefix: string): Promise<DedupTarget[]> {
 	const targets: DedupTarget[] = [];
 	for (const setup of SETUPS) {

@@ -1006,3 +1006,27 @@ export function dedupTableRows(rows: DedupRow[]): Array<Record<string, unknown>>
 		'executions in parallel': r.parallelExecutions ?? '',
 	}));
 }
+
+/** The credentials the queue suites use, created over REST: the InboundFlow API and signing secret, Redis, Postgres. */
+export async function createSuiteCredentials(
+	rest: N8nRest,
+	services: Services,
+	apiKey: string,
+	baseUrl: string,
+	signingSecret: string,
+): Promise<{ api: string; webhook: string; redis: string; postgres: string }> {
+	const pg = services.postgres;
+	return {
+		api: await rest.createCredential('InboundFlow account', 'inboundFlowApi', { apiKey, baseUrl }),
+		webhook: await rest.createCredential('InboundFlow webhook secret', 'inboundFlowWebhookApi', { signingSecret }),
+		redis: await rest.createCredential('Redis', 'redis', { host: services.redis.host, port: services.redis.port, database: 0, password: '' }),
+		postgres: await rest.createCredential('Postgres', 'postgres', {
+			host: pg.host,
+			port: pg.port,
+			database: pg.database,
+			user: pg.user,
+			password: pg.password,
+			ssl: 'disable',
+		}),
+	};
+}
