@@ -1,6 +1,7 @@
 // Bootstrap helpers: bring Node 24 where the machine has an older one, install the
-// project's dependencies, and install the pinned n8n into a cache folder outside the
-// package. Uses Node built-ins only, because it runs before anything is installed.
+// project's dependencies, and install the n8n versions the end-to-end suite runs into a
+// cache folder outside the package. Uses Node built-ins only, because it runs before
+// anything is installed.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -14,24 +15,102 @@ export const CACHE_DIR =
 
 /** Node release brought by the project when the machine's is older than 24. */
 export const NODE_PACKAGE = 'node@24.21.0';
+
 /**
- * The n8n the end-to-end suite and `npm start` run. Newest 2.x that installs from the
- * registry here (2.41.3 pulls a dependency the registry does not serve).
+ * The n8n versions the end-to-end suite runs, newest first: the newest 2.x that
+ * installs from the registry here (2.41.3 pulls a dependency the registry does not
+ * serve) and the newest of the 1.123 line, the last 1.x.
  */
-export const N8N_VERSION = process.env.INBOUNDFLOW_N8N_VERSION ?? '2.41.1';
+export const TESTED_N8N_VERSIONS = ['2.41.1', '1.123.81'];
+
+/**
+ * The n8n versions a run uses: `INBOUNDFLOW_N8N_VERSION` (one version, or several
+ * separated by commas), else every tested version. `npm start` and the benchmark use
+ * the first.
+ */
+export function n8nVersions() {
+	const wanted = (process.env.INBOUNDFLOW_N8N_VERSION ?? '')
+		.split(',')
+		.map((v) => v.trim())
+		.filter(Boolean);
+	return wanted.length > 0 ? wanted : TESTED_N8N_VERSIONS;
+}
+
+/** The default n8n: the first of `n8nVersions()`. */
+export const N8N_VERSION = n8nVersions()[0];
+
+/**
+ * npm `overrides` an n8n version needs to install. n8n 1.x depends on xlsx through a
+ * tarball URL on cdn.sheetjs.com; the registry's 0.18.5 stands in for it.
+ */
+export function n8nOverrides(version) {
+	return Number(version.split('.')[0]) < 2 ? { xlsx: '0.18.5' } : {};
+}
 
 export function log(message) {
 	process.stderr.write(`[inboundflow] ${message}\n`);
 }
 
-export function run(cmd, args, options = {}) {
-	const result = spawnSync(cmd, args, { stdio: 'inherit', cwd: ROOT, ...options });
-	if (result.error) throw result.error;
-	return result.status ?? 1;
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+const GROUPS = process.platform !== 'win32';
+
+function groupAlive(pid) {
+	try {
+		process.kill(-pid, 0);
+		return true;
+	} catch {
+		return false;
+	}
 }
 
-export function mustRun(cmd, args, options = {}) {
-	const status = run(cmd, args, options);
+function signalTree(child, signal) {
+	try {
+		if (GROUPS) process.kill(-child.pid, signal);
+		else child.kill(signal);
+	} catch {
+		// already gone
+	}
+}
+
+/**
+ * Runs a command to its end. The child gets its own process group; a stop signal this
+ * process receives (SIGINT, SIGTERM, SIGHUP: Ctrl-C, a process manager, an IDE, a closed
+ * terminal) goes to that whole group, so grandchildren (n8n, its task runner, the
+ * emulator, jest workers) get it too. When the child has ended, whatever it left in its
+ * group gets SIGTERM, and SIGKILL 10 s later. Resolves with the exit code; a child ended
+ * by a signal counts as 128 + the signal's number, as in a shell.
+ */
+export async function run(cmd, args, options = {}) {
+	const { stdio = 'inherit', onChild, ...rest } = options;
+	const child = spawn(cmd, args, { stdio, cwd: ROOT, ...rest, detached: GROUPS });
+	onChild?.(child);
+	let stopSignal;
+	const forward = (signal) => {
+		stopSignal ??= signal;
+		signalTree(child, signal);
+	};
+	for (const signal of STOP_SIGNALS) process.on(signal, forward);
+	const code = await new Promise((resolve, reject) => {
+		child.once('error', reject);
+		child.once('exit', (status, signal) =>
+			resolve(status ?? 128 + (os.constants.signals[signal ?? 'SIGTERM'] ?? 15)),
+		);
+	}).finally(() => {
+		for (const signal of STOP_SIGNALS) process.off(signal, forward);
+	});
+	if (GROUPS && groupAlive(child.pid)) {
+		signalTree(child, 'SIGTERM');
+		const deadline = Date.now() + 10_000;
+		while (groupAlive(child.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+		if (groupAlive(child.pid)) signalTree(child, 'SIGKILL');
+	}
+	// Stopped by a signal: end this process the same way once the child has gone.
+	if (stopSignal) process.exit(128 + (os.constants.signals[stopSignal] ?? 15));
+	return code;
+}
+
+export async function mustRun(cmd, args, options = {}) {
+	const status = await run(cmd, args, options);
 	if (status !== 0) {
 		log(`\`${cmd} ${args.join(' ')}\` failed with exit code ${status}`);
 		process.exit(status);
@@ -41,16 +120,20 @@ export function mustRun(cmd, args, options = {}) {
 /** Runs a long command, printing a progress line every 20 s so a user knows it works. */
 export async function runWithProgress(label, cmd, args, options = {}) {
 	const started = Date.now();
-	const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
-	const logFile = options.logFile ? fs.createWriteStream(options.logFile) : null;
-	child.stdout.on('data', (d) => logFile?.write(d));
-	child.stderr.on('data', (d) => logFile?.write(d));
+	const { logFile: logPath, ...rest } = options;
+	const logFile = logPath ? fs.createWriteStream(logPath) : null;
 	const timer = setInterval(() => {
 		log(`${label}: still working (${Math.round((Date.now() - started) / 1000)} s)…`);
 	}, 20_000);
-	const code = await new Promise((resolve) => child.on('close', resolve));
-	clearInterval(timer);
-	logFile?.end();
+	const code = await run(cmd, args, {
+		...rest,
+		stdio: ['ignore', 'pipe', 'pipe'],
+		onChild: (child) => {
+			child.stdout.on('data', (d) => logFile?.write(d));
+			child.stderr.on('data', (d) => logFile?.write(d));
+		},
+	}).finally(() => clearInterval(timer));
+	await new Promise((resolve) => (logFile ? logFile.end(resolve) : resolve()));
 	log(`${label}: ${code === 0 ? 'done' : `failed (exit ${code})`} in ${Math.round((Date.now() - started) / 1000)} s`);
 	return code;
 }
@@ -62,8 +145,9 @@ function nodeMajor(version) {
 /**
  * Re-executes the current script under Node 24 when the running Node is older,
  * installing Node 24 from the npm registry (package `node`) into the cache first.
+ * Stop signals reach the re-executed script (see `run`); this process exits with its code.
  */
-export function ensureNode24() {
+export async function ensureNode24() {
 	if (nodeMajor(process.versions.node) >= 24) return;
 	const dir = path.join(CACHE_DIR, 'node24');
 	const bin = path.join(dir, 'node_modules', '.bin', 'node');
@@ -73,15 +157,14 @@ export function ensureNode24() {
 		log(`Node ${process.versions.node} is older than 24; installing ${NODE_PACKAGE} into ${dir}`);
 		fs.mkdirSync(dir, { recursive: true });
 		fs.writeFileSync(path.join(dir, 'package.json'), '{ "private": true }\n');
-		mustRun('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', NODE_PACKAGE], { cwd: dir });
+		await mustRun('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', NODE_PACKAGE], { cwd: dir });
 		if (!works()) {
 			log(`Node 24 did not install into ${dir}`);
 			process.exit(1);
 		}
 	}
 	const env = { ...process.env, PATH: `${path.dirname(bin)}${path.delimiter}${process.env.PATH}` };
-	const result = spawnSync(bin, [process.argv[1], ...process.argv.slice(2)], { stdio: 'inherit', env });
-	process.exit(result.status ?? 1);
+	process.exit(await run(bin, [process.argv[1], ...process.argv.slice(2)], { env, cwd: process.cwd() }));
 }
 
 function lockHash() {
@@ -89,42 +172,44 @@ function lockHash() {
 }
 
 /** Installs the project's dev dependencies when node_modules is missing or stale. */
-export function ensureDependencies() {
+export async function ensureDependencies() {
 	const stamp = path.join(ROOT, 'node_modules', '.inboundflow-lock-hash');
 	const hash = lockHash();
 	if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === hash) return;
 	log('Installing dev dependencies (npm ci)…');
-	mustRun('npm', ['ci', '--no-audit', '--no-fund'], {
+	await mustRun('npm', ['ci', '--no-audit', '--no-fund'], {
 		env: { ...process.env, npm_config_yes: 'true' },
 	});
 	fs.writeFileSync(stamp, hash);
 }
 
-export function n8nDir() {
-	return path.join(CACHE_DIR, `n8n-${N8N_VERSION}`);
+export function n8nDir(version = N8N_VERSION) {
+	return path.join(CACHE_DIR, `n8n-${version}`);
 }
 
-export function n8nBin() {
-	return path.join(n8nDir(), 'node_modules', '.bin', 'n8n');
+export function n8nBin(version = N8N_VERSION) {
+	return path.join(n8nDir(version), 'node_modules', '.bin', 'n8n');
 }
 
 /**
- * Installs the pinned n8n into the cache (about 3 minutes and 2.8 GB the first time).
- * `--ignore-scripts` because the Kafka node's native build downloads from the internet;
- * sqlite3 is then rebuilt from its registry package.
+ * Installs an n8n version into the cache unless it is there (about 3 minutes and 2.8 GB
+ * the first time). `--ignore-scripts` because the Kafka node's native build downloads
+ * from the internet; sqlite3 is then rebuilt from its registry package. The version's
+ * npm overrides go into the cache folder's package.json. Returns the n8n binary.
  */
-export async function ensureN8n() {
-	const dir = n8nDir();
+export async function ensureN8n(version = N8N_VERSION) {
+	const dir = n8nDir(version);
 	const stamp = path.join(dir, '.inboundflow-complete');
-	if (fs.existsSync(stamp) && fs.existsSync(n8nBin())) return n8nBin();
+	if (fs.existsSync(stamp) && fs.existsSync(n8nBin(version))) return n8nBin(version);
 	fs.mkdirSync(dir, { recursive: true });
-	fs.writeFileSync(path.join(dir, 'package.json'), '{ "private": true }\n');
-	log(`Installing n8n@${N8N_VERSION} into ${dir} (first time only: about 3 minutes, 2.8 GB)`);
+	const manifest = { private: true, overrides: n8nOverrides(version) };
+	fs.writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+	log(`Installing n8n@${version} into ${dir} (first time only: about 3 minutes, 2.8 GB)`);
 	const env = { ...process.env, npm_config_yes: 'true' };
 	let code = await runWithProgress(
-		`npm install n8n@${N8N_VERSION}`,
+		`npm install n8n@${version}`,
 		'npm',
-		['install', '--ignore-scripts', '--no-audit', '--no-fund', `n8n@${N8N_VERSION}`],
+		['install', '--ignore-scripts', '--no-audit', '--no-fund', `n8n@${version}`],
 		{ cwd: dir, env, logFile: path.join(dir, 'install.log') },
 	);
 	if (code === 0) {
@@ -135,9 +220,9 @@ export async function ensureN8n() {
 		});
 	}
 	if (code !== 0) {
-		log(`Installing n8n failed; see ${path.join(dir, 'install.log')}`);
+		log(`Installing n8n@${version} failed; see ${path.join(dir, 'install.log')}`);
 		process.exit(code);
 	}
 	fs.writeFileSync(stamp, new Date().toISOString());
-	return n8nBin();
+	return n8nBin(version);
 }

@@ -1,15 +1,15 @@
-// End to end inside a real, pinned n8n: our package installed as a community
-// package, every action operation executed in a workflow, the polling trigger and the
-// webhook trigger active in a running instance, the example workflows exercised.
+// End to end inside real n8n processes, once per n8n version `npm test` installed (the
+// pinned 2.x and the newest 1.123.x; see scripts/lib/env.mjs), one after the other: our
+// package installed as a community package, every action operation executed in a
+// workflow, the credential test through the editor's REST API, the node in the editor's
+// node list, the polling trigger and the webhook trigger active in a running instance,
+// the example workflows imported and active.
 import { buildWebhook, FULL_KEY, startEmulator, type InboundFlowEmulator } from '../../emulator/server';
-import { freePort, N8n, outputOf, startSink, type Sink } from './n8n';
+import { freePort, N8n, n8nInstalls, outputOf, PACKAGE_NAME, startSink, type Sink } from './n8n';
 import {
-	APPOINTMENT_POLLING_ID,
-	appointmentPollingWorkflow,
+	CREDENTIAL_ID,
 	credentials,
 	example,
-	EXAMPLE_IDS,
-	EXAMPLE_WEBHOOK_ID,
 	EXAMPLES,
 	FAILING_ID,
 	failingWorkflow,
@@ -18,159 +18,187 @@ import {
 	OPERATIONS_ID,
 	operationsWorkflow,
 	WEBHOOK_ID,
+	WEBHOOK_WORKFLOW_ID,
 	webhookWorkflow,
 } from './workflows';
 
 const SECRET = 'whsec_e2e_secret_123';
-let emulator: InboundFlowEmulator;
-let sink: Sink;
-let n8n: N8n;
+const WRONG_KEY = 'sk_test_revoked_00000000000';
+const EXAMPLE_IDS = ['InbFlowExLead001', 'InbFlowExAppt001'];
+const POLLED = ['/v1/leads', '/v1/appointments'];
 
 jest.setTimeout(300_000);
 
-beforeAll(async () => {
-	emulator = await startEmulator({ port: await freePort(), seed: { calls: 12, contacts: 8, leads: 10, appointments: 6 } });
-	sink = await startSink();
-	n8n = await N8n.create();
-	await n8n.importCredentials(credentials(emulator.url, FULL_KEY, SECRET));
-	await n8n.importWorkflows([
-		operationsWorkflow(),
-		failingWorkflow(),
-		webhookWorkflow(sink.url),
-		appointmentPollingWorkflow(sink.url),
-		...EXAMPLES.map((file) => example(file, sink.url, true)),
-	]);
-});
+describe.each(n8nInstalls())('n8n $version', ({ bin }) => {
+	let emulator: InboundFlowEmulator;
+	let sink: Sink;
+	let n8n: N8n;
 
-afterAll(async () => {
-	await n8n?.stop();
-	await sink?.close();
-	await emulator?.stop();
-});
+	/** Waits until every polling trigger has polled `count` more times (one poll per 10-s slot). */
+	async function pollCycles(count: number): Promise<void> {
+		let since = Date.now();
+		for (let i = 0; i < count; i++) {
+			const deadline = Date.now() + 60_000;
+			let latest = 0;
+			while (Date.now() < deadline) {
+				const times = POLLED.map((p) =>
+					Math.max(0, ...emulator.apiRequests({ method: 'GET', path: p }).map((r) => r.at).filter((at) => at > since)),
+				);
+				if (times.every((t) => t > 0)) {
+					latest = Math.max(...times);
+					break;
+				}
+				await new Promise((r) => setTimeout(r, 250));
+			}
+			if (!latest) throw new Error(`the polling triggers did not poll within 60 s:\n${n8n.output.slice(-3000)}`);
+			since = latest + 5000;
+		}
+	}
 
-describe('n8n execute', () => {
-	it('runs every operation of the action node in one workflow', async () => {
-		const result = await n8n.execute(OPERATIONS_ID);
-		expect(result.code).toBe(0);
-		const run = result.run!;
-		expect(outputOf(run, 'Account')[0]).toMatchObject({ organization_name: 'Dave Auto Shop', plan: 'Starter Plan' });
-		const calls = outputOf(run, 'Calls');
-		expect(calls).toHaveLength(5);
-		expect(calls[0]).not.toHaveProperty('transcript');
-		const [call] = outputOf(run, 'Call');
-		expect(call.id).toBe(calls[0].id);
-		expect(Array.isArray(call.messages)).toBe(true);
-		expect(outputOf(run, 'Call Messages')).toHaveLength((call.messages as unknown[]).length);
-		const contacts = outputOf(run, 'Contacts');
-		expect(contacts).toHaveLength(8);
-		expect(outputOf(run, 'Contact')[0].id).toBe(contacts[0].id);
-		const [created] = outputOf(run, 'Create Contact');
-		expect(created).toMatchObject({ phone: NEW_CONTACT_PHONE, name: 'Hans Müller' });
-		expect(outputOf(run, 'Find by Phone').map((c) => c.id)).toEqual([created.id]);
-		const leads = outputOf(run, 'New Leads');
-		expect(leads.every((l) => l.status === 'new')).toBe(true);
-		expect(leads).toHaveLength(emulator.records.leads.filter((l) => l.status === 'new').length);
-		const appointments = outputOf(run, 'Booked Appointments');
-		expect(appointments.length).toBeLessThanOrEqual(3);
-		expect(appointments.every((a) => a.status === 'booked')).toBe(true);
-		expect(result.stdout + result.stderr).not.toContain(FULL_KEY);
-	});
-
-	it('shows the clear error of a failing call in the execution', async () => {
-		const result = await n8n.execute(FAILING_ID);
-		expect(result.code).not.toBe(0);
-		const output = result.stdout + result.stderr;
-		expect(output).toContain(`Call "${MISSING_CALL}" was not found (HTTP 404`);
-		expect(output).toMatch(/request ID req_[0-9a-f]{12}/);
-		expect(output).not.toContain(FULL_KEY);
-	});
-});
-
-describe('a running n8n with active workflows', () => {
 	beforeAll(async () => {
-		for (const id of [EXAMPLE_IDS.newLead, APPOINTMENT_POLLING_ID, 'InbFlowE2eWhk001', EXAMPLE_IDS.appointmentBooked]) {
-			await n8n.publish(id);
-		}
-		emulator.clearLog();
-		await n8n.start();
-		// Activation runs one poll of each trigger at once: the baseline.
-		const deadline = Date.now() + 60_000;
-		while (Date.now() < deadline) {
-			const paths = new Set(emulator.requests.map((r) => r.path));
-			if (paths.has('/v1/leads') && paths.has('/v1/appointments')) break;
-			await new Promise((r) => setTimeout(r, 250));
-		}
-	});
-
-	it('the polling trigger sends each new lead and booked appointment exactly once', async () => {
-		// The lead example fetches the call behind each lead; the last lead's call does not exist.
-		const calls = [emulator.add('calls'), emulator.add('calls'), emulator.add('calls')];
-		const leads = [...calls.map((call) => emulator.add('leads', { call_log_id: call.id })), emulator.add('leads')];
-		const booked = [emulator.add('appointments', { status: 'booked' }), emulator.add('appointments', { status: 'booked' })];
-		emulator.add('appointments', { status: 'cancelled' });
-		await sink.waitFor(6, 60_000);
-		// One more poll cycle: nothing may be sent twice.
-		await new Promise((r) => setTimeout(r, 12_000));
-		const crm = sink.received.filter((r) => r.path === '/crm/contacts');
-		expect(crm.map((r) => r.body.lead_id).sort()).toEqual(leads.map((l) => l.id).sort());
-		for (const [i, call] of calls.entries()) {
-			const body = crm.find((r) => r.body.lead_id === leads[i].id)!.body;
-			expect(body).toMatchObject({ phone: leads[i].caller_phone, call_id: call.id, call_summary: call.summary });
-			expect(body.conversation).toMatch(/^assistant: Thanks for calling Dave Auto Shop/);
-		}
-		const orphan = crm.find((r) => r.body.lead_id === leads[3].id)!.body;
-		expect(orphan).toMatchObject({ call_id: null, call_summary: leads[3].call_summary, conversation: '' });
-		const slack = sink.received.filter((r) => r.path === '/slack/webhook');
-		expect(slack.map((r) => r.body.appointment_id).sort()).toEqual(booked.map((a) => a.id).sort());
-		expect(String(slack[0].body.text)).toMatch(/^New appointment: /);
-		// Seeded records that existed at activation were not sent.
-		expect(sink.received.filter((r) => r.path !== '/webhook-events')).toHaveLength(6);
-	});
-
-	it('the webhook trigger accepts a signed delivery once and refuses a bad signature', async () => {
-		const url = `${n8n.url}/webhook/${WEBHOOK_ID}/inboundflow`;
-		const delivery = buildWebhook({ event: 'call.completed', data: { call_id: 'c1', summary: 'hi' }, secret: SECRET });
-		const post = async (body: string, headers: Record<string, string>) =>
-			(await fetch(url, { method: 'POST', body, headers })).status;
-		expect(await post(delivery.body, delivery.headers)).toBe(200);
-		expect(await post(delivery.body, delivery.headers)).toBe(200);
-		const forged = buildWebhook({ event: 'call.completed', data: {}, secret: 'wrong_secret_0000' });
-		expect(await post(forged.body, forged.headers)).toBe(401);
-		await new Promise((r) => setTimeout(r, 3000));
-		const events = sink.received.filter((r) => r.path === '/webhook-events');
-		expect(events).toHaveLength(1);
-		expect(events[0].body).toMatchObject({ event: 'call.completed', data: { call_id: 'c1' } });
-	});
-
-	it('the appointment example turns a signed delivery into a Slack message with the contact’s name, time and service', async () => {
-		const url = `${n8n.url}/webhook/${EXAMPLE_WEBHOOK_ID}/inboundflow`;
-		const contact = emulator.add('contacts', { phone: '+14155550142', name: 'Greta Lind' });
-		const appointment = (id: string, phone: string) => ({
-			appointment_id: id,
-			caller_phone: phone,
-			caller_name: 'G. Lind on the phone',
-			service_type: 'Oil Change',
-			appointment_date: '2026-12-03',
-			appointment_time_start: '2026-12-03T09:30:00.000Z',
+		emulator = await startEmulator({
+			port: await freePort(),
+			seed: { calls: 12, contacts: 8, leads: 10, appointments: 6 },
 		});
-		const post = async (delivery: { body: string; headers: Record<string, string> }) =>
-			(await fetch(url, { method: 'POST', body: delivery.body, headers: delivery.headers })).status;
-		const before = sink.received.length;
-		emulator.clearLog();
-		const known = buildWebhook({ event: 'appointment.booked', data: appointment('a-known', contact.phone as string), secret: SECRET });
-		expect(await post(known)).toBe(200);
-		const stranger = buildWebhook({ event: 'appointment.booked', data: appointment('a-stranger', '+14155550143'), secret: SECRET });
-		expect(await post(stranger)).toBe(200);
-		const forged = buildWebhook({ event: 'appointment.booked', data: appointment('a-forged', '+14155550144'), secret: 'wrong_secret_0000' });
-		expect(await post(forged)).toBe(401);
-		await sink.waitFor(before + 2, 30_000);
-		await new Promise((r) => setTimeout(r, 2000));
-		const slack = sink.received.slice(before).filter((r) => r.path === '/slack/webhook');
-		expect(slack.map((r) => r.body).sort((a, b) => String(a.appointment_id).localeCompare(String(b.appointment_id)))).toEqual([
-			{ text: 'New appointment: Greta Lind – Oil Change, Thu 3 Dec 2026, 09:30', appointment_id: 'a-known', contact_id: contact.id },
-			// No contact with that number: the name the caller gave.
-			{ text: 'New appointment: G. Lind on the phone – Oil Change, Thu 3 Dec 2026, 09:30', appointment_id: 'a-stranger', contact_id: null },
+		sink = await startSink();
+		n8n = await N8n.create({ bin });
+		await n8n.importCredentials(credentials(emulator.url, FULL_KEY, SECRET));
+		await n8n.importWorkflows([
+			operationsWorkflow(),
+			failingWorkflow(),
+			webhookWorkflow(sink.url),
+			...EXAMPLES.map((file) => example(file, sink.url, true)),
 		]);
-		expect(emulator.requests.map((r) => r.query.phone).sort()).toEqual(['+14155550142', '+14155550143']);
+	});
+
+	afterAll(async () => {
+		await n8n?.stop();
+		await sink?.close();
+		await emulator?.stop();
+	});
+
+	describe('n8n execute', () => {
+		it('runs every operation of the action node in one workflow', async () => {
+			const result = await n8n.execute(OPERATIONS_ID);
+			expect(result.code).toBe(0);
+			const run = result.run!;
+			expect(outputOf(run, 'Account')[0]).toMatchObject({ organization_name: 'Dave Auto Shop', plan: 'Starter Plan' });
+			const calls = outputOf(run, 'Calls');
+			expect(calls).toHaveLength(5);
+			expect(calls[0]).not.toHaveProperty('transcript');
+			const [call] = outputOf(run, 'Call');
+			expect(call.id).toBe(calls[0].id);
+			expect(Array.isArray(call.messages)).toBe(true);
+			expect(outputOf(run, 'Call Messages')).toHaveLength((call.messages as unknown[]).length);
+			const contacts = outputOf(run, 'Contacts');
+			expect(contacts).toHaveLength(8);
+			expect(outputOf(run, 'Contact')[0].id).toBe(contacts[0].id);
+			const [created] = outputOf(run, 'Create Contact');
+			expect(created).toMatchObject({ phone: NEW_CONTACT_PHONE, name: 'Hans Müller' });
+			expect(outputOf(run, 'Find by Phone').map((c) => c.id)).toEqual([created.id]);
+			const leads = outputOf(run, 'New Leads');
+			expect(leads.every((l) => l.status === 'new')).toBe(true);
+			expect(leads).toHaveLength(emulator.records.leads.filter((l) => l.status === 'new').length);
+			const appointments = outputOf(run, 'Booked Appointments');
+			expect(appointments.length).toBeLessThanOrEqual(3);
+			expect(appointments.every((a) => a.status === 'booked')).toBe(true);
+			expect(result.stdout + result.stderr).not.toContain(FULL_KEY);
+		});
+
+		it('shows the clear error of a failing call in the execution', async () => {
+			const result = await n8n.execute(FAILING_ID);
+			expect(result.code).not.toBe(0);
+			const output = result.stdout + result.stderr;
+			expect(output).toContain(`Call "${MISSING_CALL}" was not found (HTTP 404`);
+			expect(output).toMatch(/request ID req_[0-9a-f]{12}/);
+			expect(output).not.toContain(FULL_KEY);
+		});
+	});
+
+	describe('a running n8n', () => {
+		beforeAll(async () => {
+			emulator.clearLog();
+			await n8n.start();
+			await n8n.setupOwner();
+			// As a user does in the editor; activation runs one poll of each trigger at
+			// once: the baseline.
+			for (const id of [...EXAMPLE_IDS, WEBHOOK_WORKFLOW_ID]) await n8n.activate(id);
+			await pollCycles(1);
+		});
+
+		it('lists the three nodes, and the action node as an AI tool, in the editor’s node list', async () => {
+			const types = await n8n.nodeTypes();
+			const ours = types.filter((t) => t.name.startsWith(`${PACKAGE_NAME}.`));
+			expect(ours.map((t) => t.name).sort()).toEqual(
+				['inboundFlow', 'inboundFlowTool', 'inboundFlowTrigger', 'inboundFlowWebhookTrigger'].map(
+					(n) => `${PACKAGE_NAME}.${n}`,
+				),
+			);
+			expect(ours.find((t) => t.name === `${PACKAGE_NAME}.inboundFlow`)?.displayName).toBe('InboundFlow');
+		});
+
+		it('the credential test accepts the right key and names the problem with a wrong one', async () => {
+			const credential = (apiKey: string) => ({
+				id: CREDENTIAL_ID,
+				name: 'InboundFlow account',
+				type: 'inboundFlowApi',
+				data: { apiKey, baseUrl: emulator.url },
+			});
+			emulator.clearLog();
+			expect(await n8n.testCredential(credential(FULL_KEY))).toMatchObject({ status: 'OK' });
+			const wrong = await n8n.testCredential(credential(WRONG_KEY));
+			expect(wrong.status).toBe('Error');
+			// n8n 1.x drops the HTTP response from the error before the credential's
+			// responseCode rules see it, so it shows its own text for any 401.
+			expect(wrong.message).toBe(
+				n8n.major >= 2
+					? 'InboundFlow rejected the API key (HTTP 401). Check that you copied the whole key and that it has not been revoked.'
+					: 'Authorization failed - please check your credentials',
+			);
+			expect(JSON.stringify(wrong)).not.toContain(WRONG_KEY);
+			// Both reached the API's identity endpoint (n8n retries a 401 once).
+			const statuses = emulator.apiRequests({ path: '/v1/me' }).map((r) => r.status);
+			expect(statuses[0]).toBe(200);
+			expect(new Set(statuses.slice(1))).toEqual(new Set([401]));
+		});
+
+		it('has the example workflows imported and active', async () => {
+			for (const id of EXAMPLE_IDS) expect(await n8n.workflow(id)).toMatchObject({ id, active: true });
+		});
+
+		it('the polling trigger sends each new lead and booked appointment exactly once', async () => {
+			const leads = [emulator.add('leads'), emulator.add('leads'), emulator.add('leads')];
+			const booked = [emulator.add('appointments', { status: 'booked' }), emulator.add('appointments', { status: 'booked' })];
+			emulator.add('appointments', { status: 'cancelled' });
+			await sink.waitFor(5, 60_000);
+			// More records while the triggers keep polling.
+			leads.push(emulator.add('leads'), emulator.add('leads'));
+			booked.push(emulator.add('appointments', { status: 'booked' }));
+			await sink.waitFor(8, 60_000);
+			// Two more poll cycles: nothing may be sent twice.
+			await pollCycles(2);
+			const crm = sink.received.filter((r) => r.path === '/crm/contacts').map((r) => r.body.lead_id);
+			expect(crm.sort()).toEqual(leads.map((l) => l.id).sort());
+			const slack = sink.received.filter((r) => r.path === '/slack/webhook');
+			expect(slack.map((r) => r.body.appointment_id).sort()).toEqual(booked.map((a) => a.id).sort());
+			expect(String(slack[0].body.text)).toMatch(/^New appointment: /);
+			// Seeded records that existed at activation were not sent.
+			expect(sink.received.filter((r) => r.path !== '/webhook-events')).toHaveLength(8);
+		});
+
+		it('the webhook trigger accepts a signed delivery once and refuses a bad signature', async () => {
+			const url = `${n8n.url}/webhook/${WEBHOOK_ID}/inboundflow`;
+			const delivery = buildWebhook({ event: 'call.completed', data: { call_id: 'c1', summary: 'hi' }, secret: SECRET });
+			const post = async (body: string, headers: Record<string, string>) =>
+				(await fetch(url, { method: 'POST', body, headers })).status;
+			expect(await post(delivery.body, delivery.headers)).toBe(200);
+			expect(await post(delivery.body, delivery.headers)).toBe(200);
+			const forged = buildWebhook({ event: 'call.completed', data: {}, secret: 'wrong_secret_0000' });
+			expect(await post(forged.body, forged.headers)).toBe(401);
+			await new Promise((r) => setTimeout(r, 3000));
+			const events = sink.received.filter((r) => r.path === '/webhook-events');
+			expect(events).toHaveLength(1);
+			expect(events[0].body).toMatchObject({ event: 'call.completed', data: { call_id: 'c1' } });
+		});
 	});
 });

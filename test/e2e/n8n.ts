@@ -1,6 +1,7 @@
-// A real n8n (the pinned version installed by scripts/lib/env.mjs) with this package
-// installed as a user would: linked into <user folder>/.n8n/nodes/node_modules and
-// listed in that folder's package.json. Used by the end-to-end suite and `npm start`.
+// A real n8n (a version installed by scripts/lib/env.mjs) with this package installed
+// as a user would: linked into <user folder>/.n8n/nodes/node_modules and listed in that
+// folder's package.json. Used by the end-to-end suite and `npm start`. Knows where n8n
+// 1.x and 2.x differ (activating a workflow, the login body).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -19,6 +20,32 @@ export function n8nBin(): string {
 	return bin;
 }
 
+/** The version of the n8n an `n8n` binary (node_modules/.bin/n8n) belongs to. */
+export function n8nVersionOf(bin: string): string {
+	const packageJson = path.join(path.dirname(path.dirname(fs.realpathSync(bin))), 'package.json');
+	return (JSON.parse(fs.readFileSync(packageJson, 'utf8')) as { version: string }).version;
+}
+
+/**
+ * The n8n installs the end-to-end suite runs against, in order: INBOUNDFLOW_N8N_BINS
+ * (binaries separated by the path delimiter, set by `npm test`), else INBOUNDFLOW_N8N_BIN.
+ */
+export function n8nInstalls(): Array<{ bin: string; version: string }> {
+	const list = process.env.INBOUNDFLOW_N8N_BINS?.split(path.delimiter).filter(Boolean) ?? [n8nBin()];
+	return list.map((bin) => {
+		if (!fs.existsSync(bin)) throw new Error(`no n8n binary at ${bin} (INBOUNDFLOW_N8N_BINS)`);
+		return { bin, version: n8nVersionOf(bin) };
+	});
+}
+
+/** The owner account the suite creates in a fresh instance. */
+export const OWNER = {
+	email: 'owner@inboundflow.test',
+	firstName: 'Test',
+	lastName: 'Owner',
+	password: 'Inboundflow-e2e-1',
+};
+
 export interface CliResult {
 	code: number;
 	stdout: string;
@@ -27,7 +54,10 @@ export interface CliResult {
 
 export class N8n {
 	private server?: ChildProcess;
+	private cookie = '';
 	output = '';
+	/** n8n's version, e.g. "2.41.1". */
+	readonly version: string;
 
 	private constructor(
 		readonly userFolder: string,
@@ -35,23 +65,45 @@ export class N8n {
 		readonly port: number,
 		/** n8n 2.x opens its task-broker port even with runners off: one per process. */
 		readonly brokerPort: number,
-	) {}
+	) {
+		this.version = n8nVersionOf(bin);
+	}
 
-	/** A fresh user folder with the package installed as a community package. */
-	static async create(options: { port?: number; userFolder?: string } = {}): Promise<N8n> {
+	get major(): number {
+		return Number(this.version.split('.')[0]);
+	}
+
+	/**
+	 * A user folder with the package installed as n8n installs a community package: the
+	 * published files (dist/ and package.json without dev and peer dependencies) in
+	 * <user folder>/.n8n/nodes/node_modules, listed in that folder's package.json. A copy,
+	 * not a link to the repository, so that `require('n8n-workflow')` in our code resolves
+	 * to the running n8n's own copy (through the NODE_PATH n8n sets), as for a user, and
+	 * not to the repository's dev dependency.
+	 */
+	static async create(options: { port?: number; userFolder?: string; bin?: string } = {}): Promise<N8n> {
 		const userFolder = options.userFolder ?? fs.mkdtempSync(path.join(os.tmpdir(), 'inboundflow-n8n-'));
 		const nodesDir = path.join(userFolder, '.n8n', 'nodes');
 		fs.mkdirSync(path.join(nodesDir, 'node_modules'), { recursive: true });
-		const version = (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
-			.version;
+		const manifest = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as Record<
+			string,
+			unknown
+		> & { version: string };
 		fs.writeFileSync(
 			path.join(nodesDir, 'package.json'),
-			JSON.stringify({ name: 'installed-nodes', private: true, dependencies: { [PACKAGE_NAME]: version } }, null, 2),
+			JSON.stringify(
+				{ name: 'installed-nodes', private: true, dependencies: { [PACKAGE_NAME]: manifest.version } },
+				null,
+				2,
+			),
 		);
-		const link = path.join(nodesDir, 'node_modules', PACKAGE_NAME);
-		fs.rmSync(link, { force: true, recursive: true });
-		fs.symlinkSync(PACKAGE_ROOT, link, 'dir');
-		return new N8n(userFolder, n8nBin(), options.port ?? (await freePort()), await freePort());
+		const target = path.join(nodesDir, 'node_modules', PACKAGE_NAME);
+		fs.rmSync(target, { force: true, recursive: true });
+		fs.mkdirSync(target);
+		fs.cpSync(path.join(PACKAGE_ROOT, 'dist'), path.join(target, 'dist'), { recursive: true });
+		for (const key of ['devDependencies', 'peerDependencies', 'scripts']) delete manifest[key];
+		fs.writeFileSync(path.join(target, 'package.json'), JSON.stringify(manifest, null, 2));
+		return new N8n(userFolder, options.bin ?? n8nBin(), options.port ?? (await freePort()), await freePort());
 	}
 
 	env(): NodeJS.ProcessEnv {
@@ -113,9 +165,18 @@ export class N8n {
 		await this.importFile('workflow', list);
 	}
 
+	/**
+	 * Makes an imported workflow active from the next `start` (the instance must not be
+	 * running): `publish:workflow` on n8n 2.x, `update:workflow --active=true` on 1.x,
+	 * which has no publishing.
+	 */
 	async publish(id: string): Promise<void> {
-		const result = await this.cli(['publish:workflow', `--id=${id}`]);
-		if (result.code !== 0) throw new Error(`n8n publish:workflow failed: ${result.stdout}\n${result.stderr}`);
+		const args = this.major >= 2 ? ['publish:workflow', `--id=${id}`] : ['update:workflow', `--id=${id}`, '--active=true'];
+		const result = await this.cli(args);
+		// Both exit 0 when the database update failed; they say so.
+		if (result.code !== 0 || /Error updating database/.test(result.stdout + result.stderr)) {
+			throw new Error(`n8n ${args[0]} failed: ${result.stdout}\n${result.stderr}`);
+		}
 	}
 
 	/** `n8n execute --id … --rawOutput`: the run's JSON (after n8n's log lines), or the failure output. */
@@ -129,7 +190,11 @@ export class N8n {
 		return { ...result, code: failed ? Math.max(1, result.code) : 0, run };
 	}
 
-	/** `n8n start`, resolved once the instance answers its health check. */
+	/**
+	 * `n8n start`, resolved once the instance answers its health check and has said that
+	 * the editor is accessible: n8n 1.x answers the health check before its REST routes
+	 * exist.
+	 */
 	async start(timeoutMs = 180_000): Promise<void> {
 		this.server = spawn(this.bin, ['start'], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
 		this.server.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
@@ -139,7 +204,7 @@ export class N8n {
 			if (this.server.exitCode !== null) throw new Error(`n8n exited early:\n${this.output}`);
 			try {
 				const response = await fetch(`${this.url}/healthz/readiness`);
-				if (response.ok) return;
+				if (response.ok && this.output.includes('Editor is now accessible via')) return;
 			} catch {
 				// not listening yet
 			}
@@ -150,6 +215,84 @@ export class N8n {
 
 	get url(): string {
 		return `http://127.0.0.1:${this.port}`;
+	}
+
+	/**
+	 * A request to the running instance's REST API (`/rest/…`) or another of its paths,
+	 * with the session cookie of `setupOwner`. Resolves with the status and the body's
+	 * `data` (n8n wraps REST answers in `{ data }`), or the whole body where there is none.
+	 */
+	async request<T = unknown>(method: string, pathname: string, body?: unknown): Promise<{ status: number; data: T }> {
+		const response = await fetch(`${this.url}${pathname}`, {
+			method,
+			headers: {
+				'content-type': 'application/json',
+				'browser-id': 'inboundflow-e2e',
+				...(this.cookie ? { cookie: this.cookie } : {}),
+			},
+			body: body === undefined ? undefined : JSON.stringify(body),
+		});
+		const setCookie = response.headers.getSetCookie().find((c) => c.startsWith('n8n-auth='));
+		if (setCookie) this.cookie = setCookie.split(';')[0];
+		const text = await response.text();
+		let parsed: unknown = text;
+		try {
+			parsed = JSON.parse(text) as unknown;
+		} catch {
+			// not JSON
+		}
+		const data =
+			parsed && typeof parsed === 'object' && 'data' in parsed ? (parsed as { data: unknown }).data : parsed;
+		return { status: response.status, data: data as T };
+	}
+
+	private async mustRequest<T>(method: string, pathname: string, body?: unknown): Promise<T> {
+		const { status, data } = await this.request<T>(method, pathname, body);
+		if (status >= 300) throw new Error(`n8n ${method} ${pathname}: HTTP ${status} ${JSON.stringify(data)}`);
+		return data;
+	}
+
+	/**
+	 * Creates the owner account of a fresh instance, then logs in as the owner, as a user
+	 * does on the first visit (same endpoints and bodies on n8n 1.123 and 2.x).
+	 */
+	async setupOwner(): Promise<void> {
+		await this.mustRequest('POST', '/rest/owner/setup', OWNER);
+		this.cookie = '';
+		await this.mustRequest('POST', '/rest/login', {
+			emailOrLdapLoginId: OWNER.email,
+			password: OWNER.password,
+		});
+	}
+
+	/** The editor's credential test (Save or Retry in a credential's dialog). */
+	async testCredential(credential: {
+		id: string;
+		name: string;
+		type: string;
+		data: Record<string, unknown>;
+	}): Promise<{ status: string; message: string }> {
+		return await this.mustRequest('POST', '/rest/credentials/test', { credentials: credential });
+	}
+
+	/** The node types the editor offers (its node list), as served to the editor. */
+	async nodeTypes(): Promise<Array<{ name: string; displayName: string; version: number | number[] }>> {
+		return await this.mustRequest('GET', '/types/nodes.json');
+	}
+
+	/** A workflow as the editor loads it. */
+	async workflow(id: string): Promise<{ id: string; name: string; active: boolean; versionId: string }> {
+		return await this.mustRequest('GET', `/rest/workflows/${id}`);
+	}
+
+	/**
+	 * Activates a workflow in the running instance as the editor's toggle (1.x) or
+	 * Publish button (2.x) does: `POST /rest/workflows/:id/activate` with its current
+	 * version, on both lines.
+	 */
+	async activate(id: string): Promise<void> {
+		const { versionId } = await this.workflow(id);
+		await this.mustRequest('POST', `/rest/workflows/${id}/activate`, { versionId });
 	}
 
 	async stop(): Promise<void> {
