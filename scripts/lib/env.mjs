@@ -76,9 +76,11 @@ function signalTree(child, signal) {
  * Runs a command to its end. The child gets its own process group; a stop signal this
  * process receives (SIGINT, SIGTERM, SIGHUP: Ctrl-C, a process manager, an IDE, a closed
  * terminal) goes to that whole group, so grandchildren (n8n, its task runner, the
- * emulator, jest workers) get it too. When the child has ended, whatever it left in its
- * group gets SIGTERM, and SIGKILL 10 s later. Resolves with the exit code; a child ended
- * by a signal counts as 128 + the signal's number, as in a shell.
+ * emulator, jest workers) get it too. Under npm, and in the Node 24 re-launch, losing
+ * the parent process counts as SIGTERM: npm runs a script through `sh -c`, and Debian's
+ * sh dies of the SIGTERM npm forwards without passing it on. When the child has ended, whatever it left in its group gets SIGTERM,
+ * and SIGKILL 10 s later. Resolves with the exit code; a child ended by a signal counts
+ * as 128 + the signal's number, as in a shell.
  */
 export async function run(cmd, args, options = {}) {
 	const { stdio = 'inherit', onChild, ...rest } = options;
@@ -90,12 +92,18 @@ export async function run(cmd, args, options = {}) {
 		signalTree(child, signal);
 	};
 	for (const signal of STOP_SIGNALS) process.on(signal, forward);
+	const parent = process.ppid;
+	const watchParent = Boolean(process.env.npm_lifecycle_event || process.env.INBOUNDFLOW_RELAUNCHED);
+	const orphaned = setInterval(() => {
+		if (watchParent && process.ppid !== parent) forward('SIGTERM');
+	}, 500);
 	const code = await new Promise((resolve, reject) => {
 		child.once('error', reject);
 		child.once('exit', (status, signal) =>
 			resolve(status ?? 128 + (os.constants.signals[signal ?? 'SIGTERM'] ?? 15)),
 		);
 	}).finally(() => {
+		clearInterval(orphaned);
 		for (const signal of STOP_SIGNALS) process.off(signal, forward);
 	});
 	if (GROUPS && groupAlive(child.pid)) {
@@ -163,7 +171,11 @@ export async function ensureNode24() {
 			process.exit(1);
 		}
 	}
-	const env = { ...process.env, PATH: `${path.dirname(bin)}${path.delimiter}${process.env.PATH}` };
+	const env = {
+		...process.env,
+		PATH: `${path.dirname(bin)}${path.delimiter}${process.env.PATH}`,
+		INBOUNDFLOW_RELAUNCHED: '1',
+	};
 	process.exit(await run(bin, [process.argv[1], ...process.argv.slice(2)], { env, cwd: process.cwd() }));
 }
 

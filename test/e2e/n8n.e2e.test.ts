@@ -4,6 +4,8 @@
 // workflow, the credential test through the editor's REST API, the node in the editor's
 // node list, the polling trigger and the webhook trigger active in a running instance,
 // the example workflows imported and active.
+import fs from 'node:fs';
+
 import { buildWebhook, FULL_KEY, startEmulator, type InboundFlowEmulator } from '../../emulator/server';
 import { freePort, N8n, n8nInstalls, outputOf, PACKAGE_NAME, startSink, type Sink } from './n8n';
 import {
@@ -75,6 +77,7 @@ describe.each(n8nInstalls())('n8n $version', ({ bin }) => {
 		await n8n?.stop();
 		await sink?.close();
 		await emulator?.stop();
+		if (n8n) fs.rmSync(n8n.userFolder, { recursive: true, force: true });
 	});
 
 	describe('n8n execute', () => {

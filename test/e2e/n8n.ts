@@ -55,7 +55,8 @@ export interface CliResult {
 export class N8n {
 	private server?: ChildProcess;
 	private cookie = '';
-	output = '';
+	private logFile?: string;
+	private outputFiles = 0;
 	/** n8n's version, e.g. "2.41.1". */
 	readonly version: string;
 
@@ -135,19 +136,34 @@ export class N8n {
 		};
 	}
 
+	/**
+	 * A new file in the user folder for a process's output. n8n writes to files, not
+	 * pipes: when the reader of its pipe is gone (jest stopped by a signal), n8n spins
+	 * at 100% CPU instead of shutting down.
+	 */
+	private outputFile(name: string): { file: string; fd: number } {
+		const file = path.join(this.userFolder, `${name}-${++this.outputFiles}.log`);
+		return { file, fd: fs.openSync(file, 'w') };
+	}
+
 	async cli(args: string[], timeoutMs = 180_000): Promise<CliResult> {
-		return await new Promise((resolve) => {
-			const child = spawn(this.bin, args, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
-			let stdout = '';
-			let stderr = '';
-			child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-			child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-			const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-			child.on('close', (code) => {
-				clearTimeout(timer);
-				resolve({ code: code ?? -1, stdout, stderr });
-			});
+		const out = this.outputFile('cli-stdout');
+		const err = this.outputFile('cli-stderr');
+		const child = spawn(this.bin, args, { env: this.env(), stdio: ['ignore', out.fd, err.fd] });
+		fs.closeSync(out.fd);
+		fs.closeSync(err.fd);
+		const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+		const code = await new Promise<number>((resolve) => {
+			child.on('error', () => resolve(-1));
+			child.on('close', (status) => resolve(status ?? -1));
 		});
+		clearTimeout(timer);
+		const read = (file: string) => {
+			const text = fs.readFileSync(file, 'utf8');
+			fs.rmSync(file, { force: true });
+			return text;
+		};
+		return { code, stdout: read(out.file), stderr: read(err.file) };
 	}
 
 	private async importFile(kind: 'credentials' | 'workflow', data: unknown): Promise<void> {
@@ -196,9 +212,10 @@ export class N8n {
 	 * exist.
 	 */
 	async start(timeoutMs = 180_000): Promise<void> {
-		this.server = spawn(this.bin, ['start'], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
-		this.server.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
-		this.server.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+		const log = this.outputFile('n8n-start');
+		this.logFile = log.file;
+		this.server = spawn(this.bin, ['start'], { env: this.env(), stdio: ['ignore', log.fd, log.fd] });
+		fs.closeSync(log.fd);
 		const deadline = Date.now() + timeoutMs;
 		while (Date.now() < deadline) {
 			if (this.server.exitCode !== null) throw new Error(`n8n exited early:\n${this.output}`);
@@ -211,6 +228,15 @@ export class N8n {
 			await new Promise((r) => setTimeout(r, 500));
 		}
 		throw new Error(`n8n did not become ready in ${timeoutMs} ms:\n${this.output}`);
+	}
+
+	/** What the running instance (`start`) has printed so far. */
+	get output(): string {
+		try {
+			return this.logFile ? fs.readFileSync(this.logFile, 'utf8') : '';
+		} catch {
+			return '';
+		}
 	}
 
 	get url(): string {
