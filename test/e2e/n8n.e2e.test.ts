@@ -31,7 +31,7 @@ const POLLED = ['/v1/leads', '/v1/appointments'];
 
 jest.setTimeout(300_000);
 
-describe.each(n8nInstalls())('n8n $version', ({ bin }) => {
+describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 	let emulator: InboundFlowEmulator;
 	let sink: Sink;
 	let n8n: N8n;
@@ -141,11 +141,11 @@ describe.each(n8nInstalls())('n8n $version', ({ bin }) => {
 		});
 
 		it('the credential test accepts the right key and names the problem with a wrong one', async () => {
-			const credential = (apiKey: string) => ({
+			const credential = (apiKey: string, baseUrl = emulator.url) => ({
 				id: CREDENTIAL_ID,
 				name: 'InboundFlow account',
 				type: 'inboundFlowApi',
-				data: { apiKey, baseUrl: emulator.url },
+				data: { apiKey, baseUrl },
 			});
 			emulator.clearLog();
 			expect(await n8n.testCredential(credential(FULL_KEY))).toMatchObject({ status: 'OK' });
@@ -163,6 +163,14 @@ describe.each(n8nInstalls())('n8n $version', ({ bin }) => {
 			const statuses = emulator.apiRequests({ path: '/v1/me' }).map((r) => r.status);
 			expect(statuses[0]).toBe(200);
 			expect(new Set(statuses.slice(1))).toEqual(new Set([401]));
+			// A Base URL where no InboundFlow API answers.
+			const nowhere = await n8n.testCredential(credential(FULL_KEY, `${emulator.url}/not-the-api`));
+			expect(nowhere.status).toBe('Error');
+			expect(nowhere.message).toBe(
+				n8n.major >= 2
+					? 'No InboundFlow API answered at this Base URL (HTTP 404 on /v1/me). Check the Base URL.'
+					: 'The resource you are requesting could not be found',
+			);
 		});
 
 		it('has the example workflows imported and active', async () => {

@@ -2,7 +2,7 @@
 // as a user would: linked into <user folder>/.n8n/nodes/node_modules and listed in that
 // folder's package.json. Used by the end-to-end suite and `npm start`. Knows where n8n
 // 1.x and 2.x differ (activating a workflow, the login body).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,11 +30,13 @@ export function n8nVersionOf(bin: string): string {
  * The n8n installs the end-to-end suite runs against, in order: INBOUNDFLOW_N8N_BINS
  * (binaries separated by the path delimiter, set by `npm test`), else INBOUNDFLOW_N8N_BIN.
  */
-export function n8nInstalls(): Array<{ bin: string; version: string }> {
+export function n8nInstalls(): Array<{ bin: string; version: string; node: string }> {
 	const list = process.env.INBOUNDFLOW_N8N_BINS?.split(path.delimiter).filter(Boolean) ?? [n8nBin()];
+	// n8n starts with `#!/usr/bin/env node`: the first Node on the PATH runs it.
+	const node = spawnSync('node', ['-v'], { encoding: 'utf8' }).stdout?.trim().replace(/^v/, '') || 'unknown';
 	return list.map((bin) => {
 		if (!fs.existsSync(bin)) throw new Error(`no n8n binary at ${bin} (INBOUNDFLOW_N8N_BINS)`);
-		return { bin, version: n8nVersionOf(bin) };
+		return { bin, version: n8nVersionOf(bin), node };
 	});
 }
 
