@@ -202,9 +202,7 @@ export class N8n {
 		const result = await this.cli(['execute', `--id=${id}`, '--rawOutput']);
 		// n8n 2.x exits 0 after a failed execution; it says so in its output.
 		const failed = result.code !== 0 || /Execution was NOT successful/.test(result.stdout + result.stderr);
-		const start = result.stdout.search(/^\{/m);
-		let run: ExecutionRun | undefined;
-		if (!failed && start >= 0) run = JSON.parse(result.stdout.slice(start)) as ExecutionRun;
+		const run = failed ? undefined : rawOutputJson<ExecutionRun>(result.stdout);
 		return { ...result, code: failed ? Math.max(1, result.code) : 0, run };
 	}
 
@@ -335,6 +333,23 @@ export class N8n {
 			server.kill('SIGTERM');
 		});
 	}
+}
+
+/**
+ * The JSON document `--rawOutput` prints: from a line starting with `{` to a line
+ * starting with `}`, with n8n's log lines possibly before and after it.
+ */
+function rawOutputJson<T>(stdout: string): T | undefined {
+	const start = stdout.search(/^\{/m);
+	if (start < 0) return undefined;
+	for (const end of stdout.slice(start).matchAll(/^\}/gm)) {
+		try {
+			return JSON.parse(stdout.slice(start, start + end.index + 1)) as T;
+		} catch {
+			// a nested closing brace at the start of a line: try the next one
+		}
+	}
+	throw new Error(`no JSON document in the output of n8n execute:\n${stdout.slice(-2000)}`);
 }
 
 export interface NodeRun {
