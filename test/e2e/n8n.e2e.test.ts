@@ -9,9 +9,13 @@ import fs from 'node:fs';
 import { buildWebhook, FULL_KEY, startEmulator, type InboundFlowEmulator } from '../../emulator/server';
 import { freePort, N8n, n8nInstalls, outputOf, PACKAGE_NAME, startSink, type Sink } from './n8n';
 import {
+	APPOINTMENT_POLLING_ID,
+	appointmentPollingWorkflow,
 	CREDENTIAL_ID,
 	credentials,
 	example,
+	EXAMPLE_IDS,
+	EXAMPLE_WEBHOOK_ID,
 	EXAMPLES,
 	FAILING_ID,
 	failingWorkflow,
@@ -26,7 +30,6 @@ import {
 
 const SECRET = 'whsec_e2e_secret_123';
 const WRONG_KEY = 'sk_test_revoked_00000000000';
-const EXAMPLE_IDS = ['InbFlowExLead001', 'InbFlowExAppt001'];
 const POLLED = ['/v1/leads', '/v1/appointments'];
 
 jest.setTimeout(300_000);
@@ -69,6 +72,7 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 			operationsWorkflow(),
 			failingWorkflow(),
 			webhookWorkflow(sink.url),
+			appointmentPollingWorkflow(sink.url),
 			...EXAMPLES.map((file) => example(file, sink.url, true)),
 		]);
 	});
@@ -125,7 +129,8 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 			await n8n.setupOwner();
 			// As a user does in the editor; activation runs one poll of each trigger at
 			// once: the baseline.
-			for (const id of [...EXAMPLE_IDS, WEBHOOK_WORKFLOW_ID]) await n8n.activate(id);
+			const active = [EXAMPLE_IDS.newLead, APPOINTMENT_POLLING_ID, WEBHOOK_WORKFLOW_ID, EXAMPLE_IDS.appointmentBooked];
+			for (const id of active) await n8n.activate(id);
 			await pollCycles(1);
 		});
 
@@ -173,23 +178,42 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 			);
 		});
 
-		it('has the example workflows imported and active', async () => {
-			for (const id of EXAMPLE_IDS) expect(await n8n.workflow(id)).toMatchObject({ id, active: true });
+		it('has the example workflows imported, the two of `npm start` active', async () => {
+			for (const id of [EXAMPLE_IDS.newLead, EXAMPLE_IDS.appointmentBooked]) {
+				expect(await n8n.workflow(id)).toMatchObject({ id, active: true });
+			}
+			expect(await n8n.workflow(EXAMPLE_IDS.dailyDigest)).toMatchObject({ id: EXAMPLE_IDS.dailyDigest, active: false });
 		});
 
 		it('the polling trigger sends each new lead and booked appointment exactly once', async () => {
-			const leads = [emulator.add('leads'), emulator.add('leads'), emulator.add('leads')];
+			// The lead example fetches the call behind each lead; one lead's call does not exist.
+			const calls = [emulator.add('calls'), emulator.add('calls'), emulator.add('calls')];
+			const leads = [...calls.map((call) => emulator.add('leads', { call_log_id: call.id })), emulator.add('leads')];
+			const orphan = leads[3];
 			const booked = [emulator.add('appointments', { status: 'booked' }), emulator.add('appointments', { status: 'booked' })];
 			emulator.add('appointments', { status: 'cancelled' });
-			await sink.waitFor(5, 60_000);
+			await sink.waitFor(6, 60_000);
 			// More records while the triggers keep polling.
-			leads.push(emulator.add('leads'), emulator.add('leads'));
+			calls.push(emulator.add('calls'));
+			leads.push(emulator.add('leads', { call_log_id: calls[3].id }));
 			booked.push(emulator.add('appointments', { status: 'booked' }));
 			await sink.waitFor(8, 60_000);
 			// Two more poll cycles: nothing may be sent twice.
 			await pollCycles(2);
-			const crm = sink.received.filter((r) => r.path === '/crm/contacts').map((r) => r.body.lead_id);
-			expect(crm.sort()).toEqual(leads.map((l) => l.id).sort());
+			const crm = sink.received.filter((r) => r.path === '/crm/contacts');
+			expect(crm.map((r) => r.body.lead_id).sort()).toEqual(leads.map((l) => l.id).sort());
+			for (const [i, lead] of leads.entries()) {
+				if (lead === orphan) continue;
+				const call = calls[i < 3 ? i : 3];
+				const body = crm.find((r) => r.body.lead_id === lead.id)!.body;
+				expect(body).toMatchObject({ phone: lead.caller_phone, call_id: call.id, call_summary: call.summary });
+				expect(body.conversation).toMatch(/^assistant: Thanks for calling Dave Auto Shop/);
+			}
+			expect(crm.find((r) => r.body.lead_id === orphan.id)!.body).toMatchObject({
+				call_id: null,
+				call_summary: orphan.call_summary,
+				conversation: '',
+			});
 			const slack = sink.received.filter((r) => r.path === '/slack/webhook');
 			expect(slack.map((r) => r.body.appointment_id).sort()).toEqual(booked.map((a) => a.id).sort());
 			expect(String(slack[0].body.text)).toMatch(/^New appointment: /);
@@ -210,6 +234,40 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 			const events = sink.received.filter((r) => r.path === '/webhook-events');
 			expect(events).toHaveLength(1);
 			expect(events[0].body).toMatchObject({ event: 'call.completed', data: { call_id: 'c1' } });
+		});
+
+		it('the appointment example turns a signed delivery into a Slack message with the contact’s name, time and service', async () => {
+			const url = `${n8n.url}/webhook/${EXAMPLE_WEBHOOK_ID}/inboundflow`;
+			const contact = emulator.add('contacts', { phone: '+14155550142', name: 'Greta Lind' });
+			const appointment = (id: string, phone: string) => ({
+				appointment_id: id,
+				caller_phone: phone,
+				caller_name: 'G. Lind on the phone',
+				service_type: 'Oil Change',
+				appointment_date: '2026-12-03',
+				appointment_time_start: '2026-12-03T09:30:00.000Z',
+			});
+			const post = async (delivery: { body: string; headers: Record<string, string> }) =>
+				(await fetch(url, { method: 'POST', body: delivery.body, headers: delivery.headers })).status;
+			const before = sink.received.length;
+			emulator.clearLog();
+			const known = buildWebhook({ event: 'appointment.booked', data: appointment('a-known', contact.phone as string), secret: SECRET });
+			expect(await post(known)).toBe(200);
+			const stranger = buildWebhook({ event: 'appointment.booked', data: appointment('a-stranger', '+14155550143'), secret: SECRET });
+			expect(await post(stranger)).toBe(200);
+			const forged = buildWebhook({ event: 'appointment.booked', data: appointment('a-forged', '+14155550144'), secret: 'wrong_secret_0000' });
+			expect(await post(forged)).toBe(401);
+			await sink.waitFor(before + 2, 30_000);
+			await new Promise((r) => setTimeout(r, 2000));
+			const slack = sink.received.slice(before).filter((r) => r.path === '/slack/webhook');
+			expect(slack.map((r) => r.body).sort((a, b) => String(a.appointment_id).localeCompare(String(b.appointment_id)))).toEqual([
+				{ text: 'New appointment: Greta Lind – Oil Change, Thu 3 Dec 2026, 09:30', appointment_id: 'a-known', contact_id: contact.id },
+				// No contact with that number: the name the caller gave.
+				{ text: 'New appointment: G. Lind on the phone – Oil Change, Thu 3 Dec 2026, 09:30', appointment_id: 'a-stranger', contact_id: null },
+			]);
+			// The contact look-ups (the polling triggers keep polling meanwhile).
+			const lookups = emulator.requests.filter((r) => r.query.phone !== undefined);
+			expect(lookups.map((r) => r.query.phone).sort()).toEqual(['+14155550142', '+14155550143']);
 		});
 	});
 });

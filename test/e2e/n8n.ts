@@ -183,13 +183,18 @@ export class N8n {
 		await this.importFile('workflow', list);
 	}
 
+	/** The CLI arguments of `publish`, for callers that run n8n commands themselves. */
+	activationArgs(id: string): string[] {
+		return this.major >= 2 ? ['publish:workflow', `--id=${id}`] : ['update:workflow', `--id=${id}`, '--active=true'];
+	}
+
 	/**
 	 * Makes an imported workflow active from the next `start` (the instance must not be
 	 * running): `publish:workflow` on n8n 2.x, `update:workflow --active=true` on 1.x,
 	 * which has no publishing.
 	 */
 	async publish(id: string): Promise<void> {
-		const args = this.major >= 2 ? ['publish:workflow', `--id=${id}`] : ['update:workflow', `--id=${id}`, '--active=true'];
+		const args = this.activationArgs(id);
 		const result = await this.cli(args);
 		// Both exit 0 when the database update failed; they say so.
 		if (result.code !== 0 || /Error updating database/.test(result.stdout + result.stderr)) {
