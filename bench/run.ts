@@ -302,17 +302,26 @@ async function polling(): Promise<IDataObject[]> {
 function soak(): IDataObject[] {
 	const file = path.join(ROOT, 'bench', 'results', 'soak.tmp');
 	if (!fs.existsSync(file)) return [];
-	const data = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+	const runs = JSON.parse(fs.readFileSync(file, 'utf8')) as Array<{
+		engine: string;
 		seconds: number;
 		created: number;
 		limited: number;
+		overlapping: number;
 		rows: IDataObject[];
 		statuses: Record<string, number>;
-	};
-	const failed = Object.entries(data.statuses)
-		.filter(([status]) => status !== 'success')
-		.reduce((n, [, count]) => n + Number(count), 0);
-	return data.rows.map((row) => ({ soak: `${data.seconds} s, restart, ${data.limited} × 429`, ...row, failedExecutions: failed }));
+	}>;
+	return runs.flatMap((data) => {
+		const failed = Object.entries(data.statuses)
+			.filter(([status]) => status !== 'success')
+			.reduce((n, [, count]) => n + Number(count), 0);
+		return data.rows.map((row) => ({
+			engine: data.engine,
+			soak: `${data.seconds} s, restart, ${data.limited} × 429, ${data.overlapping} polls past a tick`,
+			...row,
+			failedExecutions: failed,
+		}));
+	});
 }
 
 function table(rows: IDataObject[]): string {

@@ -84,7 +84,9 @@ export class N8n {
 	 * to the running n8n's own copy (through the NODE_PATH n8n sets), as for a user, and
 	 * not to the repository's dev dependency.
 	 */
-	static async create(options: { port?: number; userFolder?: string; bin?: string } = {}): Promise<N8n> {
+	static async create(
+		options: { port?: number; userFolder?: string; bin?: string; env?: Record<string, string> } = {},
+	): Promise<N8n> {
 		const userFolder = options.userFolder ?? fs.mkdtempSync(path.join(os.tmpdir(), 'inboundflow-n8n-'));
 		const nodesDir = path.join(userFolder, '.n8n', 'nodes');
 		fs.mkdirSync(path.join(nodesDir, 'node_modules'), { recursive: true });
@@ -106,8 +108,13 @@ export class N8n {
 		fs.cpSync(path.join(PACKAGE_ROOT, 'dist'), path.join(target, 'dist'), { recursive: true });
 		for (const key of ['devDependencies', 'peerDependencies', 'scripts']) delete manifest[key];
 		fs.writeFileSync(path.join(target, 'package.json'), JSON.stringify(manifest, null, 2));
-		return new N8n(userFolder, options.bin ?? n8nBin(), options.port ?? (await freePort()), await freePort());
+		const n8n = new N8n(userFolder, options.bin ?? n8nBin(), options.port ?? (await freePort()), await freePort());
+		Object.assign(n8n.extraEnv, options.env);
+		return n8n;
 	}
+
+	/** Settings added to every process of this instance (e.g. n8n's scheduler switches). */
+	readonly extraEnv: Record<string, string> = {};
 
 	env(): NodeJS.ProcessEnv {
 		// Jest's NODE_ENV=test would put n8n in its own test mode (silent logger, …).
@@ -135,6 +142,7 @@ export class N8n {
 			N8N_RUNNERS_BROKER_PORT: String(this.brokerPort),
 			DB_SQLITE_POOL_SIZE: '2',
 			GENERIC_TIMEZONE: 'UTC',
+			...this.extraEnv,
 		};
 	}
 
@@ -169,10 +177,16 @@ export class N8n {
 	}
 
 	private async importFile(kind: 'credentials' | 'workflow', data: unknown): Promise<void> {
+		// Credentials hold the API key and the signing secret in plain text here: readable by
+		// the owner only, and gone as soon as n8n has them in its encrypted store.
 		const file = path.join(this.userFolder, `import-${kind}-${Date.now()}.json`);
-		fs.writeFileSync(file, JSON.stringify(data, null, 2));
-		const result = await this.cli([`import:${kind}`, `--input=${file}`]);
-		if (result.code !== 0) throw new Error(`n8n import:${kind} failed: ${result.stdout}\n${result.stderr}`);
+		fs.writeFileSync(file, JSON.stringify(data, null, 2), { mode: 0o600 });
+		try {
+			const result = await this.cli([`import:${kind}`, `--input=${file}`]);
+			if (result.code !== 0) throw new Error(`n8n import:${kind} failed: ${result.stdout}\n${result.stderr}`);
+		} finally {
+			fs.rmSync(file, { force: true });
+		}
 	}
 
 	async importCredentials(list: unknown[]): Promise<void> {

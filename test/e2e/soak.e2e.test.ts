@@ -116,140 +116,157 @@ async function executionStatuses(n8n: N8n): Promise<Record<string, number>> {
 	});
 }
 
+/** n8n's poll engines (see README "Which n8n settings the never-twice promise holds under"). */
+const ENGINES: Array<[string, Record<string, string>]> = [
+	['default poll engine', {}],
+	[
+		'durable scheduler with durable cursors',
+		{
+			N8N_SCHEDULER_ENABLED: 'true',
+			N8N_SCHEDULER_POLL_TRIGGERS_ENABLED: 'true',
+			N8N_POLLER_DURABLE_CURSORS_ENABLED: 'true',
+		},
+	],
+];
+
 let emulator: InboundFlowEmulator;
 let sink: Sink;
 let n8n: N8n;
 
 jest.setTimeout(SOAK_MS + 300_000);
 
-beforeAll(async () => {
-	emulator = await startEmulator({ port: await freePort(), seed: { calls: 30, contacts: 20, leads: 20, appointments: 20 } });
-	sink = await startSink();
-	n8n = await N8n.create();
-	await n8n.importCredentials(credentials(emulator.url, FULL_KEY, 'whsec_soak_secret_0000'));
-	const workflows = FEEDS.map((feed) => soakWorkflow(feed, sink.url));
-	await n8n.importWorkflows(workflows);
-	for (const workflow of workflows) await n8n.publish(String(workflow.id));
-});
+describe.each(ENGINES)('%s', (engine, engineEnv) => {
+	beforeAll(async () => {
+		emulator = await startEmulator({ port: await freePort(), seed: { calls: 30, contacts: 20, leads: 20, appointments: 20 } });
+		sink = await startSink();
+		n8n = await N8n.create({ env: engineEnv });
+		await n8n.importCredentials(credentials(emulator.url, FULL_KEY, 'whsec_soak_secret_0000'));
+		const workflows = FEEDS.map((feed) => soakWorkflow(feed, sink.url));
+		await n8n.importWorkflows(workflows);
+		for (const workflow of workflows) await n8n.publish(String(workflow.id));
+	});
 
-afterAll(async () => {
-	await n8n?.stop();
-	await sink?.close();
-	await emulator?.stop();
-});
+	afterAll(async () => {
+		await n8n?.stop();
+		await sink?.close();
+		await emulator?.stop();
+	});
 
-it('polling trigger in a real n8n: every record exactly once under overlap, faults and a restart', async () => {
-	// Documented headers only; 4 requests per 10 s for four triggers polling every 10 s: a
-	// poll that needs more than one page, or a baseline, waits past the next tick.
-	emulator.configure({ rateLimit: { limit: 4, windowMs: 10_000 }, sendReset: false, retryAfter: 'seconds' });
-	const expected = new Map<Resource, Set<string>>(FEEDS.map((f) => [f.resource, new Set<string>()]));
-	let created = 0;
-	const addedAt = new Map<string, number>();
-	const burst = (size: number) => {
-		for (const feed of FEEDS) {
-			const count = Math.ceil(Math.random() * size);
-			const shared = new Date(Date.now() - Math.random() * 1000).toISOString();
-			for (let i = 0; i < count; i++) {
-				const r = Math.random();
-				const created_at =
-					r < 0.3 ? shared : r < 0.45 ? new Date(Date.now() - Math.random() * feed.maxLateMs).toISOString() : new Date().toISOString();
-				const fields = { ...feed.make(), created_at };
-				const record = emulator.add(feed.resource, fields);
-				addedAt.set(record.id, Date.now());
-				created++;
-				if (feed.matches(record)) expected.get(feed.resource)!.add(record.id);
+	it('polling trigger in a real n8n: every record exactly once under overlap, faults and a restart', async () => {
+		// Documented headers only; 4 requests per 10 s for four triggers polling every 10 s: a
+		// poll that needs more than one page, or a baseline, waits past the next tick.
+		emulator.configure({ rateLimit: { limit: 4, windowMs: 10_000 }, sendReset: false, retryAfter: 'seconds' });
+		const expected = new Map<Resource, Set<string>>(FEEDS.map((f) => [f.resource, new Set<string>()]));
+		let created = 0;
+		const addedAt = new Map<string, number>();
+		const burst = (size: number) => {
+			for (const feed of FEEDS) {
+				const count = Math.ceil(Math.random() * size);
+				const shared = new Date(Date.now() - Math.random() * 1000).toISOString();
+				for (let i = 0; i < count; i++) {
+					const r = Math.random();
+					const created_at =
+						r < 0.3 ? shared : r < 0.45 ? new Date(Date.now() - Math.random() * feed.maxLateMs).toISOString() : new Date().toISOString();
+					const fields = { ...feed.make(), created_at };
+					const record = emulator.add(feed.resource, fields);
+					addedAt.set(record.id, Date.now());
+					created++;
+					if (feed.matches(record)) expected.get(feed.resource)!.add(record.id);
+				}
 			}
-		}
-	};
-
-	emulator.clearLog();
-	const t0 = Date.now();
-	await n8n.start();
-	// Activation polls each trigger once: the baseline (two reads: the server's time, then
-	// what exists). A record created during it with an earlier created_at counts as existing.
-	const deadline = Date.now() + 60_000;
-	const baselined = () =>
-		FEEDS.every((f) => emulator.requests.filter((r) => r.path === `/v1/${f.resource}` && r.status === 200).length >= 2);
-	while (Date.now() < deadline && !baselined()) await new Promise((r) => setTimeout(r, 250));
-	await new Promise((r) => setTimeout(r, 1500));
-	const tBaseline = Date.now();
-
-	const started = Date.now();
-	let restarted = false;
-	const down = [0, 0];
-	let step = 0;
-	while (Date.now() - started < SOAK_MS) {
-		step++;
-		burst(step % 5 === 0 ? 60 : 8);
-		if (step % 3 === 0) emulator.inject({ kind: 'status', status: 503, times: 2 }, { kind: 'drop', times: 1 });
-		if (!restarted && Date.now() - started > SOAK_MS / 2) {
-			restarted = true;
-			down[0] = Date.now();
-			await n8n.stop();
-			burst(20); // added while n8n is down
-			await n8n.start();
-			down[1] = Date.now() + 5000;
-		}
-		await new Promise((r) => setTimeout(r, 4000));
-	}
-	emulator.faults = [];
-
-	const tActivityEnd = Date.now();
-	const total = () => [...expected.values()].reduce((n, s) => n + s.size, 0);
-	await sink.waitFor(total(), 150_000);
-	const tDrained = Date.now();
-	await new Promise((r) => setTimeout(r, 25_000)); // two more poll cycles: nothing may come twice
-
-	const received = new Map<Resource, string[]>(FEEDS.map((f) => [f.resource, []]));
-	for (const entry of sink.received) {
-		const resource = entry.path.split('/')[2] as Resource;
-		received.get(resource)?.push(String(entry.body.id));
-	}
-	const rows = FEEDS.map((feed) => {
-		const got = received.get(feed.resource)!;
-		const want = expected.get(feed.resource)!;
-		const unique = new Set(got);
-		return {
-			resource: feed.resource,
-			expected: want.size,
-			emitted: got.length,
-			missed: [...want].filter((id) => !unique.has(id)).length,
-			duplicated: got.length - unique.size,
-			unexpected: [...unique].filter((id) => !want.has(id)).length,
 		};
-	});
-	const limited = emulator.requests.filter((r) => r.status === 429).length;
-	// Ticks that found a poll of their trigger still running: n8n logs nothing for them, but
-	// a poll waiting past the next tick shows as a gap of over 10 s between a trigger's requests.
-	const overlapping = FEEDS.reduce((n, feed) => {
-		const times = emulator.requests
-			.filter((r) => r.path === `/v1/${feed.resource}` && !r.query.cursor && (r.at < down[0] || r.at > down[1]))
-			.map((r) => r.at);
-		const spansRestart = (a: number, b: number) => a < down[0] && b > down[1];
-		return n + times.slice(1).filter((t, i) => t - times[i] > 10_500 && !spansRestart(times[i], t)).length;
-	}, 0);
-	const statuses = await executionStatuses(n8n).catch((error: Error) => ({ unreadable: error.message }) as Record<string, unknown>);
-	const missed = FEEDS.flatMap((feed) => {
-		const got = new Set(received.get(feed.resource));
-		return [...expected.get(feed.resource)!].filter((id) => !got.has(id)).map((id) => {
-			const record = emulator.records[feed.resource].find((r) => r.id === id)!;
-			return `${feed.resource} ${id} created_at ${record.created_at} added ${new Date(addedAt.get(id) ?? 0).toISOString()}`;
+
+		emulator.clearLog();
+		const t0 = Date.now();
+		await n8n.start();
+		// Activation polls each trigger once: the baseline (two reads: the server's time, then
+		// what exists). A record created during it with an earlier created_at counts as existing.
+		const deadline = Date.now() + 60_000;
+		const baselined = () =>
+			FEEDS.every((f) => emulator.requests.filter((r) => r.path === `/v1/${f.resource}` && r.status === 200).length >= 2);
+		while (Date.now() < deadline && !baselined()) await new Promise((r) => setTimeout(r, 250));
+		await new Promise((r) => setTimeout(r, 1500));
+		const tBaseline = Date.now();
+
+		const started = Date.now();
+		let restarted = false;
+		const down = [0, 0];
+		let step = 0;
+		while (Date.now() - started < SOAK_MS) {
+			step++;
+			burst(step % 5 === 0 ? 60 : 8);
+			if (step % 3 === 0) emulator.inject({ kind: 'status', status: 503, times: 2 }, { kind: 'drop', times: 1 });
+			if (!restarted && Date.now() - started > SOAK_MS / 2) {
+				restarted = true;
+				down[0] = Date.now();
+				await n8n.stop();
+				burst(20); // added while n8n is down
+				await n8n.start();
+				down[1] = Date.now() + 5000;
+			}
+			await new Promise((r) => setTimeout(r, 4000));
+		}
+		emulator.faults = [];
+
+		const tActivityEnd = Date.now();
+		const total = () => [...expected.values()].reduce((n, s) => n + s.size, 0);
+		await sink.waitFor(total(), 150_000);
+		const tDrained = Date.now();
+		await new Promise((r) => setTimeout(r, 25_000)); // two more poll cycles: nothing may come twice
+
+		const received = new Map<Resource, string[]>(FEEDS.map((f) => [f.resource, []]));
+		for (const entry of sink.received) {
+			const resource = entry.path.split('/')[2] as Resource;
+			received.get(resource)?.push(String(entry.body.id));
+		}
+		const rows = FEEDS.map((feed) => {
+			const got = received.get(feed.resource)!;
+			const want = expected.get(feed.resource)!;
+			const unique = new Set(got);
+			return {
+				resource: feed.resource,
+				expected: want.size,
+				emitted: got.length,
+				missed: [...want].filter((id) => !unique.has(id)).length,
+				duplicated: got.length - unique.size,
+				unexpected: [...unique].filter((id) => !want.has(id)).length,
+			};
 		});
+		const limited = emulator.requests.filter((r) => r.status === 429).length;
+		// Ticks that found a poll of their trigger still running: n8n logs nothing for them, but
+		// a poll waiting past the next tick shows as a gap of over 10 s between a trigger's requests.
+		const overlapping = FEEDS.reduce((n, feed) => {
+			const times = emulator.requests
+				.filter((r) => r.path === `/v1/${feed.resource}` && !r.query.cursor && (r.at < down[0] || r.at > down[1]))
+				.map((r) => r.at);
+			const spansRestart = (a: number, b: number) => a < down[0] && b > down[1];
+			return n + times.slice(1).filter((t, i) => t - times[i] > 10_500 && !spansRestart(times[i], t)).length;
+		}, 0);
+		const statuses = await executionStatuses(n8n).catch((error: Error) => ({ unreadable: error.message }) as Record<string, unknown>);
+		const missed = FEEDS.flatMap((feed) => {
+			const got = new Set(received.get(feed.resource));
+			return [...expected.get(feed.resource)!].filter((id) => !got.has(id)).map((id) => {
+				const record = emulator.records[feed.resource].find((r) => r.id === id)!;
+				return `${feed.resource} ${id} created_at ${record.created_at} added ${new Date(addedAt.get(id) ?? 0).toISOString()}`;
+			});
+		});
+		process.stdout.write(
+			`\n[${engine}] soak timings: start+baseline ${Math.round((tBaseline - t0) / 1000)} s, activity ${Math.round((tActivityEnd - tBaseline) / 1000)} s, drain ${Math.round((tDrained - tActivityEnd) / 1000)} s\n` +
+				(missed.length ? `missed:\n  ${missed.join('\n  ')}\n` : '') +
+				`soak (${Math.round(SOAK_MS / 1000)} s, n8n restarted once, ${created} records created, ${limited} × 429, ${overlapping} polls outlasting a tick):\n` +
+				rows.map((r) => `  ${r.resource.padEnd(13)} expected ${r.expected}, emitted ${r.emitted}, missed ${r.missed}, duplicated ${r.duplicated}, unexpected ${r.unexpected}`).join('\n') +
+				`\n  executions by status: ${JSON.stringify(statuses)}\n`,
+		);
+		fs.mkdirSync(path.join(__dirname, '..', '..', 'bench', 'results'), { recursive: true });
+		const file = path.join(__dirname, '..', '..', 'bench', 'results', 'soak.tmp');
+		const previous = fs.existsSync(file) && engine !== ENGINES[0][0] ? (JSON.parse(fs.readFileSync(file, 'utf8')) as unknown[]) : [];
+		fs.writeFileSync(
+			file,
+			JSON.stringify([...previous, { engine, seconds: SOAK_MS / 1000, created, limited, overlapping, rows, statuses }], null, 2),
+		);
+		expect(rows.every((r) => r.missed === 0 && r.duplicated === 0 && r.unexpected === 0)).toBe(true);
+		expect(Object.keys(statuses).filter((s) => s !== 'success')).toEqual([]);
+		expect(limited).toBeGreaterThan(0); // the limit was tight enough to make polls wait
+		expect(overlapping).toBeGreaterThan(0); // and n8n started ticks while polls still ran
 	});
-	process.stdout.write(
-		`\nsoak timings: start+baseline ${Math.round((tBaseline - t0) / 1000)} s, activity ${Math.round((tActivityEnd - tBaseline) / 1000)} s, drain ${Math.round((tDrained - tActivityEnd) / 1000)} s\n` +
-			(missed.length ? `missed:\n  ${missed.join('\n  ')}\n` : '') +
-			`soak (${Math.round(SOAK_MS / 1000)} s, n8n restarted once, ${created} records created, ${limited} × 429, ${overlapping} polls outlasting a tick):\n` +
-			rows.map((r) => `  ${r.resource.padEnd(13)} expected ${r.expected}, emitted ${r.emitted}, missed ${r.missed}, duplicated ${r.duplicated}, unexpected ${r.unexpected}`).join('\n') +
-			`\n  executions by status: ${JSON.stringify(statuses)}\n`,
-	);
-	fs.mkdirSync(path.join(__dirname, '..', '..', 'bench', 'results'), { recursive: true });
-	fs.writeFileSync(
-		path.join(__dirname, '..', '..', 'bench', 'results', 'soak.tmp'),
-		JSON.stringify({ seconds: SOAK_MS / 1000, created, limited, rows, statuses }, null, 2),
-	);
-	expect(rows.every((r) => r.missed === 0 && r.duplicated === 0 && r.unexpected === 0)).toBe(true);
-	expect(Object.keys(statuses).filter((s) => s !== 'success')).toEqual([]);
-	expect(limited).toBeGreaterThan(0); // the limit was tight enough to make polls wait
-	expect(overlapping).toBeGreaterThan(0); // and n8n started ticks while polls still ran
 });
