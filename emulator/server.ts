@@ -167,17 +167,18 @@ class HttpError extends Error {
 }
 
 function encodeCursor(record: Pick<StoredRecord, 'created_at' | 'id'>): string {
-	// Issue time (for expiry) and a nonce: two cursors to one position still differ.
-	return Buffer.from(JSON.stringify([record.created_at, record.id, Date.now(), randomUUID().slice(0, 8)])).toString(
-		'base64url',
-	);
+	// Issue time (for expiry) and a serial number (for expireCursors; two cursors to one
+	// position still differ).
+	return Buffer.from(JSON.stringify([record.created_at, record.id, Date.now(), ++cursorSerial])).toString('base64url');
 }
 
-function decodeCursor(cursor: string): [string, string, number] {
+let cursorSerial = 0;
+
+function decodeCursor(cursor: string): [string, string, number, number] {
 	try {
 		const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
 		if (Array.isArray(value) && value.length === 4 && typeof value[0] === 'string' && typeof value[1] === 'string') {
-			return [value[0], value[1], Number(value[2])];
+			return [value[0], value[1], Number(value[2]), Number(value[3])];
 		}
 	} catch {
 		// fall through
@@ -275,7 +276,7 @@ export class InboundFlowEmulator {
 
 	/** Every cursor issued so far is refused from now on (as after the server's cursor lifetime). */
 	expireCursors(): void {
-		this.cursorsValidFrom = Date.now() + 1;
+		this.cursorsValidFrom = cursorSerial + 1;
 	}
 
 	clearLog(): void {
@@ -590,9 +591,9 @@ export class InboundFlowEmulator {
 		const cursor = params.get('cursor');
 		let i = newestFirst ? list.length - 1 : 0;
 		if (cursor) {
-			const [t, id, issuedAt] = decodeCursor(cursor);
+			const [t, id, issuedAt, serial] = decodeCursor(cursor);
 			const ttl = this.config.cursorTtlMs;
-			if ((ttl !== null && !(Date.now() - issuedAt <= ttl)) || !(issuedAt >= this.cursorsValidFrom)) {
+			if ((ttl !== null && !(Date.now() - issuedAt <= ttl)) || !(serial >= this.cursorsValidFrom)) {
 				throw new HttpError(this.config.cursorExpiredStatus, 'Cursor expired; start the listing again', 'cursor_expired');
 			}
 			const pivot = { id, created_at: t } as StoredRecord;

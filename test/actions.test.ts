@@ -139,10 +139,11 @@ describe('Simplify', () => {
 		expect(got).not.toHaveProperty('messages');
 	});
 
-	it('drops the call log id from leads, keeps the lead fields', async () => {
+	it('keeps the lead fields and the call behind the lead (an agent follows it), drops updated_at', async () => {
 		const [simple] = await run({ resource: 'lead', operation: 'getAll', limit: 1 });
-		expect(simple).not.toHaveProperty('call_log_id');
+		expect(simple).toHaveProperty('call_log_id');
 		expect(simple).toHaveProperty('urgency');
+		expect(simple).not.toHaveProperty('updated_at');
 	});
 });
 

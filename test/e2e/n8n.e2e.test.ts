@@ -5,6 +5,8 @@
 // node list, the polling trigger and the webhook trigger active in a running instance,
 // the example workflows imported and active.
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 import { buildWebhook, FULL_KEY, startEmulator, type InboundFlowEmulator } from '../../emulator/server';
 import { freePort, N8n, n8nInstalls, outputOf, PACKAGE_NAME, startSink, type Sink } from './n8n';
@@ -113,10 +115,13 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 		});
 
 		it('shows the clear error of a failing call in the execution', async () => {
+			// InboundFlow's message echoes the key: n8n must store it nowhere (see the last test).
+			emulator.inject({ kind: 'status', status: 404, path: '/v1/calls/', message: `Call not found (key ${FULL_KEY})` });
 			const result = await n8n.execute(FAILING_ID);
 			expect(result.code).not.toBe(0);
 			const output = result.stdout + result.stderr;
 			expect(output).toContain(`Call "${MISSING_CALL}" was not found (HTTP 404`);
+			expect(output).toContain('Call not found (key [redacted])');
 			expect(output).toMatch(/request ID req_[0-9a-f]{12}/);
 			expect(output).not.toContain(FULL_KEY);
 		});
@@ -268,6 +273,42 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 			// The contact look-ups (the polling triggers keep polling meanwhile).
 			const lookups = emulator.requests.filter((r) => r.query.phone !== undefined);
 			expect(lookups.map((r) => r.query.phone).sort()).toEqual(['+14155550142', '+14155550143']);
+		});
+
+		it('refuses a plain-http Base URL in the credential test without sending the key', async () => {
+			const seen: string[] = [];
+			const server = http.createServer((req, res) => {
+				seen.push(String(req.headers.authorization ?? ''));
+				res.end('{}');
+			});
+			await new Promise<void>((resolve) => server.listen(0, '127.0.0.2', resolve));
+			const baseUrl = `http://127.0.0.2:${(server.address() as AddressInfo).port}`;
+			try {
+				const result = await n8n.testCredential({
+					id: CREDENTIAL_ID,
+					name: 'InboundFlow account',
+					type: 'inboundFlowApi',
+					data: { apiKey: FULL_KEY, baseUrl },
+				});
+				expect(result.status).toBe('Error');
+				expect(result.message).toContain(`Base URL: "${baseUrl}" uses http://, which would send the API key unencrypted`);
+				expect(seen).toEqual([]);
+			} finally {
+				await new Promise<void>((resolve) => server.close(() => resolve()));
+			}
+		});
+
+		it('stores the API key and the signing secret nowhere: not in executions, not in logs', async () => {
+			const executions = await n8n.sqlite<{ id: string; data: string }>('SELECT executionId AS id, data FROM execution_data');
+			expect(executions.length).toBeGreaterThan(3);
+			const stored = executions.map((e) => e.data).join('\n');
+			expect(stored).toContain('[redacted]'); // the failing call's echoed key, redacted
+			expect(stored).not.toContain(FULL_KEY);
+			expect(stored).not.toContain(SECRET);
+			const logs = n8n.allOutput();
+			expect(logs.length).toBeGreaterThan(0);
+			expect(logs).not.toContain(FULL_KEY);
+			expect(logs).not.toContain(SECRET);
 		});
 	});
 });

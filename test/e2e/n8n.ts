@@ -262,6 +262,42 @@ export class N8n {
 		return `http://127.0.0.1:${this.port}`;
 	}
 
+	/** Everything every n8n process of this instance printed (its log files in the user folder). */
+	allOutput(): string {
+		return fs
+			.readdirSync(this.userFolder)
+			.filter((f) => f.endsWith('.log'))
+			.map((f) => fs.readFileSync(path.join(this.userFolder, f), 'utf8'))
+			.join('\n');
+	}
+
+	/** A read-only query of n8n's own SQLite database, with the sqlite3 module n8n ships. */
+	async sqlite<T = Record<string, unknown>>(sql: string): Promise<T[]> {
+		// <install>/node_modules/.bin/n8n → <install>/node_modules/n8n/bin/n8n
+		const n8nRoot = path.resolve(path.dirname(fs.realpathSync(this.bin)), '..');
+		const modulePath = [path.join(n8nRoot, 'node_modules', 'sqlite3'), path.join(n8nRoot, '..', 'sqlite3')].find((p) =>
+			fs.existsSync(p),
+		);
+		if (!modulePath) throw new Error(`sqlite3 module not found near ${n8nRoot}`);
+		// eslint-disable-next-line @typescript-eslint/no-require-imports
+		const sqlite3 = require(modulePath) as {
+			Database: new (file: string, mode: number, cb: (e: Error | null) => void) => {
+				all(sql: string, cb: (e: Error | null, rows: T[]) => void): void;
+				close(): void;
+			};
+			OPEN_READONLY: number;
+		};
+		const file = path.join(this.userFolder, '.n8n', 'database.sqlite');
+		return await new Promise((resolve, reject) => {
+			const db = new sqlite3.Database(file, sqlite3.OPEN_READONLY, (error) => error && reject(error));
+			db.all(sql, (error, rows) => {
+				db.close();
+				if (error) reject(error);
+				else resolve(rows);
+			});
+		});
+	}
+
 	/**
 	 * A request to the running instance's REST API (`/rest/…`) or another of its paths,
 	 * with the session cookie of `setupOwner`. Resolves with the status and the body's

@@ -90,30 +90,10 @@ function soakWorkflow(feed: Feed, sinkUrl: string): Record<string, unknown> {
 	};
 }
 
-/** Execution statuses from n8n's own SQLite database (read with the sqlite3 module n8n ships). */
+/** Execution statuses from n8n's own database. */
 async function executionStatuses(n8n: N8n): Promise<Record<string, number>> {
-	// <cache>/node_modules/.bin/n8n → <cache>/node_modules/n8n/bin/n8n
-	const n8nRoot = path.resolve(path.dirname(fs.realpathSync(n8n.bin)), '..');
-	const candidates = [path.join(n8nRoot, 'node_modules', 'sqlite3'), path.join(n8nRoot, '..', 'sqlite3')];
-	const modulePath = candidates.find((p) => fs.existsSync(p));
-	if (!modulePath) throw new Error(`sqlite3 module not found near ${n8nRoot}`);
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const sqlite3 = require(modulePath) as {
-		Database: new (file: string, mode: number, cb: (e: Error | null) => void) => {
-			all(sql: string, cb: (e: Error | null, rows: Array<{ status: string; n: number }>) => void): void;
-			close(): void;
-		};
-		OPEN_READONLY: number;
-	};
-	const file = path.join(n8n.userFolder, '.n8n', 'database.sqlite');
-	return await new Promise((resolve, reject) => {
-		const db = new sqlite3.Database(file, sqlite3.OPEN_READONLY, (error) => error && reject(error));
-		db.all('SELECT status, COUNT(*) AS n FROM execution_entity GROUP BY status', (error, rows) => {
-			db.close();
-			if (error) reject(error);
-			else resolve(Object.fromEntries(rows.map((r) => [r.status, Number(r.n)])));
-		});
-	});
+	const rows = await n8n.sqlite<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM execution_entity GROUP BY status');
+	return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
 /** n8n's poll engines (see README "Which n8n settings the never-twice promise holds under"). */
