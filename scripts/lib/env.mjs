@@ -79,9 +79,9 @@ function signalTree(child, signal) {
  * emulator, jest workers) get it too. Under npm, and in the Node 24 re-launch, losing
  * the parent process counts as SIGTERM: npm runs a script through `sh -c`, and Debian's
  * sh dies of the SIGTERM npm forwards without passing it on. When the child has ended,
- * whatever it left in its group gets SIGTERM, and SIGKILL 10 s later; then a process
- * stopped by a signal ends by that signal, as a shell expects. Otherwise resolves with
- * the child's exit code (128 + the signal's number for a child ended by a signal).
+ * whatever it left in its group gets SIGTERM, and SIGKILL 10 s later. Resolves with the
+ * child's exit code (128 + the signal's number for a child ended by a signal); after a
+ * stop signal, this process exits with that code instead.
  */
 export async function run(cmd, args, options = {}) {
 	const { stdio = 'inherit', onChild, ...rest } = options;
@@ -113,12 +113,9 @@ export async function run(cmd, args, options = {}) {
 		while (groupAlive(child.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 		if (groupAlive(child.pid)) signalTree(child, 'SIGKILL');
 	}
-	if (stopSignal) {
-		// No listener is left: the signal's default action ends this process.
-		setTimeout(() => process.exit(128 + (os.constants.signals[stopSignal] ?? 15)), 1000).unref();
-		process.kill(process.pid, stopSignal);
-		await new Promise(() => {});
-	}
+	// Stopped: end here, with the child's code (0 when it stopped cleanly), instead of
+	// going on with the task's next step.
+	if (stopSignal) process.exit(code);
 	return code;
 }
 
