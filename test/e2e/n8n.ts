@@ -271,7 +271,10 @@ export class N8n {
 			.join('\n');
 	}
 
-	/** A read-only query of n8n's own SQLite database, with the sqlite3 module n8n ships. */
+	/**
+	 * A read-only query of n8n's own SQLite database, with the sqlite3 module n8n ships, in
+	 * a child process (one process loading two n8n versions' native sqlite3 fails).
+	 */
 	async sqlite<T = Record<string, unknown>>(sql: string): Promise<T[]> {
 		// <install>/node_modules/.bin/n8n → <install>/node_modules/n8n/bin/n8n
 		const n8nRoot = path.resolve(path.dirname(fs.realpathSync(this.bin)), '..');
@@ -279,23 +282,15 @@ export class N8n {
 			fs.existsSync(p),
 		);
 		if (!modulePath) throw new Error(`sqlite3 module not found near ${n8nRoot}`);
-		// eslint-disable-next-line @typescript-eslint/no-require-imports
-		const sqlite3 = require(modulePath) as {
-			Database: new (file: string, mode: number, cb: (e: Error | null) => void) => {
-				all(sql: string, cb: (e: Error | null, rows: T[]) => void): void;
-				close(): void;
-			};
-			OPEN_READONLY: number;
-		};
 		const file = path.join(this.userFolder, '.n8n', 'database.sqlite');
-		return await new Promise((resolve, reject) => {
-			const db = new sqlite3.Database(file, sqlite3.OPEN_READONLY, (error) => error && reject(error));
-			db.all(sql, (error, rows) => {
-				db.close();
-				if (error) reject(error);
-				else resolve(rows);
-			});
-		});
+		const script = `
+			const [modulePath, file, sql] = process.argv.slice(1);
+			const sqlite3 = require(modulePath);
+			const db = new sqlite3.Database(file, sqlite3.OPEN_READONLY, (error) => { if (error) { console.error(String(error)); process.exit(2); } });
+			db.all(sql, (error, rows) => { db.close(); if (error) { console.error(String(error)); process.exit(3); } process.stdout.write(JSON.stringify(rows)); });`;
+		const result = spawnSync(process.execPath, ['-e', script, modulePath, file, sql], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
+		if (result.status !== 0) throw new Error(`reading ${file} failed: ${result.stderr.trim()}`);
+		return JSON.parse(result.stdout) as T[];
 	}
 
 	/**
