@@ -186,9 +186,10 @@ describe('retries', () => {
 		expect(emulator.requests).toHaveLength(settings.maxRetries + 1);
 	});
 
-	it('does not retry a 500 or a 400', async () => {
-		emulator.inject({ kind: 'status', status: 500 });
-		await failure(account);
+	it.each([500, 400, 404])('does not retry a %i', async (status) => {
+		emulator.inject({ kind: 'status', status, times: 5 });
+		const error = await failure(account);
+		expect(error.message).toContain(`HTTP ${status}`);
 		expect(emulator.requests).toHaveLength(1);
 	});
 
