@@ -291,7 +291,7 @@ async function main(): Promise<void> {
 					missing.map(({ workflow }) => workflow),
 				);
 				for (const { file, workflow } of missing) {
-					if (ACTIVE_EXAMPLES.includes(file)) await cli(['publish:workflow', `--id=${String(workflow.id)}`]);
+					if (ACTIVE_EXAMPLES.includes(file)) await cli(n8n!.activationArgs(String(workflow.id)));
 				}
 			})(),
 		);
