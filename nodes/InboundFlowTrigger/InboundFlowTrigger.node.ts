@@ -94,7 +94,7 @@ export class InboundFlowTrigger implements INodeType {
 		icon: { light: 'file:inboundflow-trigger.svg', dark: 'file:inboundflow-trigger.dark.svg' },
 		group: ['trigger'],
 		version: 1,
-		subtitle: `={{${JSON.stringify(Object.fromEntries(Object.entries(EVENTS).map(([k, v]) => [k, v.name])))}[$parameter["event"]] ?? $parameter["event"]}}`,
+		subtitle: `={{${JSON.stringify(Object.fromEntries(Object.entries(EVENTS).map(([k, v]) => [k, v.name])))}[$parameter["event"]] || $parameter["event"]}}`,
 		description: 'Starts the workflow when InboundFlow has a new call, lead, appointment or contact',
 		defaults: { name: 'InboundFlow Trigger' },
 		polling: true,

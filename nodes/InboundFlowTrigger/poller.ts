@@ -259,7 +259,7 @@ export async function newestRecord(this: IPollFunctions, req: ListRequest): Prom
 }
 
 /** Polls running in this n8n process, by workflow and node, with their start time. */
-const inFlight = new Map<string, number>();
+const inFlight = new Map<string, { token: number; started: number }>();
 let pollCounter = 0;
 
 /**
@@ -268,14 +268,14 @@ let pollCounter = 0;
  * older than `staleMs` (a poll that never ended) no longer blocks.
  */
 export async function exclusivePoll<T>(key: string, staleMs: number, poll: () => Promise<T>): Promise<T | undefined> {
-	const started = inFlight.get(key);
-	if (started !== undefined && Date.now() - started < staleMs) return undefined;
-	const token = Date.now() + ++pollCounter / 1e6;
-	inFlight.set(key, token);
+	const running = inFlight.get(key);
+	if (running !== undefined && Date.now() - running.started < staleMs) return undefined;
+	const token = ++pollCounter;
+	inFlight.set(key, { token, started: Date.now() });
 	try {
 		return await poll();
 	} finally {
-		if (inFlight.get(key) === token) inFlight.delete(key);
+		if (inFlight.get(key)?.token === token) inFlight.delete(key);
 	}
 }
 

@@ -13,7 +13,7 @@ import type {
 import { sleep } from 'n8n-workflow';
 
 import { checkBaseUrlText, DEFAULT_BASE_URL } from '../baseUrl';
-
+import { header, isObject } from '../utils';
 import {
 	apiError,
 	inputError,
@@ -26,7 +26,6 @@ import {
 	type RequestDescription,
 } from './errors';
 import { backoff, block, budgetKey, delayBefore, observe, rateLimitDelay, settings } from './pacing';
-import { header, isObject } from '../utils';
 
 export const CREDENTIAL_NAME = 'inboundFlowApi';
 export { DEFAULT_BASE_URL };
@@ -92,7 +91,6 @@ const CONNECTION_CODES = [
 	'ERR_SOCKET_CONNECTION_TIMEOUT',
 ];
 
-
 /** Base URL without trailing slash; https only, but for localhost. */
 export function checkBaseUrl(node: INode, value: unknown, itemIndex?: number): string {
 	const check = checkBaseUrlText(value);
@@ -100,41 +98,36 @@ export function checkBaseUrl(node: INode, value: unknown, itemIndex?: number): s
 	return check.baseUrl;
 }
 
+/** An error and the errors it wraps (n8n keeps the original as `cause`), outermost first. */
+function causeChain(error: unknown): Array<Record<string, unknown>> {
+	const chain: Array<Record<string, unknown>> = [];
+	let current: unknown = error;
+	while ((isObject(current) || current instanceof Error) && chain.length < 6) {
+		chain.push(current as Record<string, unknown>);
+		current = (current as Record<string, unknown>).cause;
+	}
+	return chain;
+}
+
 /** Finds a connection error code anywhere in an error's cause chain. */
 export function connectionErrorCode(error: unknown): string | undefined {
-	let current: unknown = error;
-	for (let depth = 0; depth < 6 && current; depth++) {
-		if (isObject(current) || current instanceof Error) {
-			const record = current as Record<string, unknown>;
-			const code = record.code;
-			if (typeof code === 'string' && CONNECTION_CODES.includes(code)) return code;
-			const message = typeof record.message === 'string' ? record.message : '';
-			const found = CONNECTION_CODES.find((c) => message.includes(c));
-			if (found) return found;
-			if (/socket hang up/i.test(message)) return 'ECONNRESET';
-			current = record.cause;
-		} else {
-			break;
-		}
+	for (const record of causeChain(error)) {
+		const code = record.code;
+		if (typeof code === 'string' && CONNECTION_CODES.includes(code)) return code;
+		const message = typeof record.message === 'string' ? record.message : '';
+		const found = CONNECTION_CODES.find((c) => message.includes(c));
+		if (found) return found;
+		if (/socket hang up/i.test(message)) return 'ECONNRESET';
 	}
 	return undefined;
 }
 
-/** The message of the innermost error n8n wrapped (NodeApiError keeps it as `cause`). */
+/** The message of the innermost error n8n wrapped. */
 function originalMessage(error: unknown): string {
-	let current: unknown = error;
-	let message = '';
-	for (let depth = 0; depth < 6 && current; depth++) {
-		if (current instanceof Error || isObject(current)) {
-			const record = current as Record<string, unknown>;
-			if (typeof record.message === 'string' && record.message) message = record.message;
-			current = record.cause;
-		} else {
-			if (typeof current === 'string') message = current;
-			break;
-		}
-	}
-	return message || String(error);
+	const messages = causeChain(error)
+		.map((record) => record.message)
+		.filter((m): m is string => typeof m === 'string' && m !== '');
+	return messages[messages.length - 1] ?? String(error);
 }
 
 function parseBody(raw: unknown): { ok: true; value: unknown } | { ok: false } {
