@@ -13,6 +13,7 @@
 import {
 	ensureDependencies,
 	ensureN8n,
+	ensureN8ns,
 	ensureNode24,
 	log,
 	mustRun,
@@ -52,10 +53,10 @@ switch (task) {
 	case 'test': {
 		await build();
 		await lint();
-		// Every tested n8n version, installed one after the other; the e2e suite runs once
-		// per binary in INBOUNDFLOW_N8N_BINS (INBOUNDFLOW_N8N_VERSION=2.41.1 picks one).
-		const bins = [];
-		for (const version of n8nVersions()) bins.push(await ensureN8n(version));
+		// Every tested n8n version, installed side by side; the e2e suite runs once per
+		// binary in INBOUNDFLOW_N8N_BINS, one after the other (INBOUNDFLOW_N8N_VERSION=2.41.1
+		// picks one).
+		const bins = await ensureN8ns([...new Set(n8nVersions())]);
 		const args = ['--ci', '--passWithNoTests', ...process.argv.slice(3)];
 		const env = { ...process.env, INBOUNDFLOW_N8N_BIN: bins[0], INBOUNDFLOW_N8N_BINS: bins.join(path.delimiter) };
 		// Unit and HTTP suites side by side; then the suites that run real n8n processes one
