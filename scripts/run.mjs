@@ -29,11 +29,14 @@ const task = process.argv[2] ?? 'test';
 const bin = (name) => path.join(ROOT, 'node_modules', '.bin', name);
 
 async function build() {
+	const started = Date.now();
+	log('Building: TypeScript to dist/ (the nodes) and build/ (emulator, tests), 10 to 20 s…');
 	fs.rmSync(path.join(ROOT, 'dist'), { recursive: true, force: true });
 	fs.rmSync(path.join(ROOT, 'build'), { recursive: true, force: true });
 	await mustRun(bin('tsc'), ['-p', 'tsconfig.build.json']);
 	await mustRun(bin('gulp'), ['build:icons', '--silent']);
 	await mustRun(bin('tsc'), ['-p', 'tsconfig.tools.json']);
+	log(`Built in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
 async function lint() {
