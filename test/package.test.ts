@@ -32,8 +32,23 @@ describe('documentation links', () => {
 				anchor: m[1],
 			})),
 		);
-		expect(links.length).toBeGreaterThanOrEqual(6);
+		expect(links.length).toBeGreaterThanOrEqual(9);
 		expect(links.filter((l) => !anchors.has(l.anchor))).toEqual([]);
+	});
+
+	it("each node's documentationUrl is a full URL, the same as its codex's, so that n8n opens it unchanged", () => {
+		// n8n's node panel uses a node's documentationUrl as it is when it starts with http;
+		// otherwise it appends ?utm_… to the codex URL, after the #anchor, which breaks it.
+		for (const dir of ['InboundFlow', 'InboundFlowTrigger', 'InboundFlowWebhookTrigger']) {
+			// eslint-disable-next-line @typescript-eslint/no-require-imports
+			const loaded = require(path.join(ROOT, 'nodes', dir, `${dir}.node.ts`)) as Record<string, new () => { description: { documentationUrl?: string } }>;
+			const codex = JSON.parse(fs.readFileSync(path.join(ROOT, 'nodes', dir, `${dir}.node.json`), 'utf8')) as {
+				resources: { primaryDocumentation: Array<{ url: string }> };
+			};
+			const url = new loaded[dir]().description.documentationUrl;
+			expect({ dir, url }).toEqual({ dir, url: codex.resources.primaryDocumentation[0].url });
+			expect(url).toMatch(/^https:\/\/github\.com\/inboundflow\/n8n-nodes-inboundflow#[\w-]+$/);
+		}
 	});
 });
 

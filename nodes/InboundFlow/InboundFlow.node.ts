@@ -9,6 +9,8 @@ export class InboundFlow implements INodeType {
 		displayName: 'InboundFlow',
 		name: 'inboundFlow',
 		icon: { light: 'file:inboundflow.svg', dark: 'file:inboundflow.dark.svg' },
+		// A full URL is used as it is; without one n8n appends ?utm_… after the codex URL's #anchor.
+		documentationUrl: 'https://github.com/inboundflow/n8n-nodes-inboundflow#operations',
 		group: ['transform'],
 		version: 1,
 		subtitle: '={{$parameter["operation"] + ": " + $parameter["resource"]}}',

@@ -92,6 +92,8 @@ export class InboundFlowTrigger implements INodeType {
 		displayName: 'InboundFlow Trigger',
 		name: 'inboundFlowTrigger',
 		icon: { light: 'file:inboundflow-trigger.svg', dark: 'file:inboundflow-trigger.dark.svg' },
+		// A full URL is used as it is; without one n8n appends ?utm_… after the codex URL's #anchor.
+		documentationUrl: 'https://github.com/inboundflow/n8n-nodes-inboundflow#polling-trigger',
 		group: ['trigger'],
 		version: 1,
 		subtitle: `={{${JSON.stringify(Object.fromEntries(Object.entries(EVENTS).map(([k, v]) => [k, v.name])))}[$parameter["event"]] || $parameter["event"]}}`,

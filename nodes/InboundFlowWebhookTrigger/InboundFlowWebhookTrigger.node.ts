@@ -32,6 +32,8 @@ export class InboundFlowWebhookTrigger implements INodeType {
 		displayName: 'InboundFlow Webhook Trigger',
 		name: 'inboundFlowWebhookTrigger',
 		icon: { light: 'file:inboundflow-trigger.svg', dark: 'file:inboundflow-trigger.dark.svg' },
+		// A full URL is used as it is; without one n8n appends ?utm_… after the codex URL's #anchor.
+		documentationUrl: 'https://github.com/inboundflow/n8n-nodes-inboundflow#webhook-trigger',
 		group: ['trigger'],
 		version: 1,
 		subtitle: '={{$parameter["events"].join(", ")}}',
@@ -46,7 +48,10 @@ export class InboundFlowWebhookTrigger implements INodeType {
 				displayName: 'Signing Secret',
 				required: true,
 				testedBy: 'testSigningSecret',
-				displayOptions: { show: { verifySignature: [true] } },
+				// The first key is a hidden field: n8n 1.x's editor hides the first field a
+				// credential depends on (it takes it for an authentication choice), which
+				// would hide the Verify Signatures switch.
+				displayOptions: { show: { signingSecretShown: [true], verifySignature: [true] } },
 			},
 			{
 				name: 'inboundFlowApi',
@@ -65,20 +70,10 @@ export class InboundFlowWebhookTrigger implements INodeType {
 				default: '',
 			},
 			{
-				displayName: 'Verify Signatures',
-				name: 'verifySignature',
-				type: 'boolean',
+				displayName: 'Signing Secret Shown',
+				name: 'signingSecretShown',
+				type: 'hidden',
 				default: true,
-				description:
-					'Whether to accept only deliveries signed with your signing secret (recommended). Off: anyone who knows the URL can start this workflow.',
-			},
-			{
-				displayName:
-					'Deliveries are NOT verified: anyone who knows this webhook URL can start the workflow with made-up data. Turn on Verify Signatures unless something in front of n8n checks them.',
-				name: 'unsignedNotice',
-				type: 'notice',
-				default: '',
-				displayOptions: { show: { verifySignature: [false] } },
 			},
 			{
 				displayName: 'Events',
@@ -95,12 +90,36 @@ export class InboundFlowWebhookTrigger implements INodeType {
 				],
 			},
 			{
+				displayName: 'Verify Signatures',
+				name: 'verifySignature',
+				type: 'boolean',
+				default: true,
+				description:
+					'Whether to accept only deliveries signed with your signing secret (recommended). Off: anyone who knows the URL can start this workflow.',
+			},
+			{
+				displayName:
+					'Deliveries are NOT verified: anyone who knows this webhook URL can start the workflow with made-up data. Turn on Verify Signatures unless something in front of n8n checks them.',
+				name: 'unsignedNotice',
+				type: 'notice',
+				default: '',
+				displayOptions: { show: { verifySignature: [false] } },
+			},
+			{
 				displayName: 'Fetch Full Call',
 				name: 'fetchFullRecord',
 				type: 'boolean',
 				default: false,
 				description:
 					'Whether to fetch the whole call (with its conversation) through the API for call events and add it as "call". Needs an InboundFlow API credential.',
+			},
+			{
+				// Where n8n's editor puts the credential selectors: after both switches that ask for
+				// one (Signing Secret, then the API credential), not between them.
+				displayName: '',
+				name: 'credentialSelectors',
+				type: 'credentials',
+				default: '',
 			},
 			optionsCollection([
 				{

@@ -43,33 +43,38 @@ function redisServerBin(): string | undefined {
 }
 
 /**
+ * Installs Debian packages with apt-get (`apt-get update` first), as root; waits for
+ * another process's dpkg lock. Used when a suite's program is missing on the machine.
+ */
+export function aptInstall(packages: string[]): void {
+	if (process.getuid?.() !== 0) {
+		throw new Error(`${packages.join(' and ')} missing; install as root: apt-get install -y ${packages.join(' ')}`);
+	}
+	say(`installing ${packages.join(', ')} (apt-get)…`);
+	const apt = (args: string[]) => {
+		const result = spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', ...args], {
+			env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+			encoding: 'utf8',
+			timeout: 600_000,
+		});
+		if (result.status !== 0) {
+			throw new Error(`apt-get ${args.join(' ')} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
+		}
+	};
+	apt(['update']);
+	apt(['install', '-y', '--no-install-recommends', ...packages]);
+}
+
+/**
  * Installs the Debian packages `postgresql` and `redis-server` when their binaries are
- * missing (`apt-get update` first). Returns at once when both are there.
+ * missing. Returns at once when both are there.
  */
 export function ensureInstalled(): { postgresBin: string; redisBin: string; installedMs: number } {
 	const started = Date.now();
 	const missing: string[] = [];
 	if (!postgresBinDir()) missing.push('postgresql');
 	if (!redisServerBin()) missing.push('redis-server');
-	if (missing.length) {
-		if (process.getuid?.() !== 0) {
-			throw new Error(`${missing.join(' and ')} missing; install as root: apt-get install -y ${missing.join(' ')}`);
-		}
-		say(`installing ${missing.join(', ')} (apt-get)…`);
-		// Another process may hold the dpkg lock for a while: wait for it.
-		const apt = (args: string[]) => {
-			const result = spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', ...args], {
-				env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-				encoding: 'utf8',
-				timeout: 600_000,
-			});
-			if (result.status !== 0) {
-				throw new Error(`apt-get ${args.join(' ')} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
-			}
-		};
-		apt(['update']);
-		apt(['install', '-y', '--no-install-recommends', ...missing]);
-	}
+	if (missing.length) aptInstall(missing);
 	const postgresBin = postgresBinDir();
 	const redisBin = redisServerBin();
 	if (!postgresBin || !redisBin) throw new Error('postgresql or redis-server still missing after apt-get install');

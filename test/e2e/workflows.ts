@@ -271,3 +271,35 @@ export function agentWorkflow(id: string, name: string, prompt: string, tools: A
 export function fromAI(key: string, description: string, type = 'string'): string {
 	return `={{ $fromAI('${key}', '${description.replace(/'/g, "\\'")}', '${type}') }}`;
 }
+
+export const PANEL_ID = 'InbFlowE2ePanel1';
+
+/**
+ * The three nodes as a user leaves them in the editor: the polling trigger on New Lead
+ * into a Get Many of leads, and the webhook trigger with Fetch Full Call on.
+ */
+export function panelWorkflow(): Json {
+	const polling = node(
+		'When a Lead Arrives',
+		`${PACKAGE_NAME}.inboundFlowTrigger`,
+		{ pollTimes: { item: [{ mode: 'everyMinute' }] }, event: 'newLead', options: { lookback: 'auto' } },
+		{ credentials: cred },
+	);
+	const leads = inboundFlow('Find Leads', { resource: 'lead', operation: 'getAll', returnAll: false, limit: 5 });
+	const webhook = node(
+		'When a Call Completes',
+		`${PACKAGE_NAME}.inboundFlowWebhookTrigger`,
+		{ events: ['call.completed'], fetchFullRecord: true },
+		{
+			webhookId: WEBHOOK_ID,
+			position: [220, 300],
+			credentials: {
+				inboundFlowWebhookApi: { id: WEBHOOK_CREDENTIAL_ID, name: 'InboundFlow webhook secret' },
+				inboundFlowApi: cred.inboundFlowApi,
+			},
+		},
+	);
+	const workflow = chain(PANEL_ID, 'InboundFlow e2e: panels', [polling, leads]);
+	(workflow.nodes as Json[]).push(webhook);
+	return workflow;
+}
