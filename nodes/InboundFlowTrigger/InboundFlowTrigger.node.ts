@@ -97,7 +97,9 @@ export class InboundFlowTrigger implements INodeType {
 		group: ['trigger'],
 		version: 1,
 		subtitle: `={{${JSON.stringify(Object.fromEntries(Object.entries(EVENTS).map(([k, v]) => [k, v.name])))}[$parameter["event"]] || $parameter["event"]}}`,
-		description: 'Starts the workflow when InboundFlow has a new call, lead, appointment or contact',
+		// n8n's nodes panel shows this on the InboundFlow entry, which also holds the actions.
+		description:
+			'Starts the workflow on a new call, lead, appointment or contact (checked on a schedule); the actions read and create them',
 		defaults: { name: 'InboundFlow Trigger' },
 		polling: true,
 		inputs: [],

@@ -99,6 +99,8 @@ describe.each(n8nInstalls())('n8n $version', ({ bin }) => {
 		expect(at('Verify Signatures')).toBeLessThan(at('Signing Secret'));
 		expect(at('Fetch Full Call')).toBeLessThan(at('InboundFlow API (for Fetch Full Call)'));
 		expect(lines).not.toContain('Credential to connect with');
+		// The hidden field that keeps n8n 1.x from taking Verify Signatures for an auth choice.
+		expect(lines.filter((line) => /Signing Secret Shown|Authentication/.test(line))).toEqual([]);
 		expect(await editor.nodePanelDocsLink()).toBe(`${REPO}#webhook-trigger`);
 		await editor.escape();
 	});
