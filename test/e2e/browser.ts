@@ -12,9 +12,13 @@ import { aptInstall } from './services';
 /** The DOM as seen from the page's side (the project's TypeScript has no DOM library). */
 type Shown = { innerText: string };
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
+// Debian's package, or the Chrome that GitHub's Ubuntu runners come with (Ubuntu's
+// chromium package is only a snap wrapper). INBOUNDFLOW_CHROMIUM names another one.
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
 
 function chromiumPath(): string | undefined {
+	const wanted = process.env.INBOUNDFLOW_CHROMIUM;
+	if (wanted) return fs.existsSync(wanted) ? wanted : undefined;
 	return CHROMIUM.find((candidate) => fs.existsSync(candidate));
 }
 
