@@ -219,12 +219,14 @@ export interface PollOptions {
 	staticData: IDataObject;
 	mode?: WorkflowExecuteMode;
 	pollBudgetMs?: number;
+	/** The workflow's own static data (its `global` key is what getWorkflowStaticData('global') returns). */
+	workflowStaticData?: IDataObject;
 }
 
 /** Runs the polling trigger's poll() in an n8n-core PollContext. */
 export async function poll(parameters: IDataObject, options: PollOptions): Promise<INodeExecutionData[][] | null> {
 	const node = makeNode('inboundFlowTrigger', parameters, options.credentials);
-	const workflow = makeWorkflow(node);
+	const workflow = makeWorkflow(node, options.workflowStaticData);
 	const context = new PollContext(
 		workflow,
 		node,

@@ -318,6 +318,63 @@ describe('overlapping polls (n8n starts a tick while the previous poll still run
 	});
 });
 
+/**
+ * Static data as n8n 2.41 keeps it with durable poll cursors (N8N_SCHEDULER_ENABLED,
+ * N8N_SCHEDULER_POLL_TRIGGERS_ENABLED, N8N_POLLER_DURABLE_CURSORS_ENABLED): the node's
+ * static data is a private copy of the stored cursor for each poll, stored back when the
+ * poll emits or when a scheduled poll returns nothing; the activation poll's copy is
+ * dropped when it returns nothing (n8n-core's PollTriggerExecutor commits the cursor only
+ * for polls that are not the activation poll). The workflow's own static data (its
+ * `global` key) is saved at the end of the activation and with every emit.
+ */
+class DurableCursorStore {
+	cursor: IDataObject = {};
+	workflow: IDataObject = {};
+
+	async poll(parameters: IDataObject, activation = false) {
+		const copy = (value: IDataObject) => JSON.parse(JSON.stringify(value)) as IDataObject;
+		const node = copy(this.cursor);
+		const workflow = copy(this.workflow);
+		const out = json(await poll(parameters, { credentials, staticData: node, workflowStaticData: workflow }));
+		if (out.length > 0 || !activation) this.cursor = copy(node);
+		if (out.length > 0 || activation) this.workflow = copy(workflow);
+		return out;
+	}
+
+	shelved(): unknown {
+		return Object.values((this.workflow.global as IDataObject | undefined) ?? {});
+	}
+}
+
+describe('n8n 2.41 durable poll cursors (the activation poll\'s static data is dropped)', () => {
+	let store: DurableCursorStore;
+	beforeEach(() => {
+		emulator.reset({});
+		store = new DurableCursorStore();
+		resetPollMemory();
+	});
+
+	it('records created between the activation poll and the first scheduled poll are emitted once', async () => {
+		expect(await store.poll(newLeads, true)).toEqual([]);
+		expect(store.cursor).toEqual({}); // what n8n keeps of the activation poll's node data
+		const leads = [add('leads').id, add('leads').id, add('leads', { created_at: new Date(Date.now() - 1000).toISOString() }).id];
+		expect((await store.poll(newLeads)).map((r) => r.id).sort()).toEqual(leads.sort());
+		expect(await store.poll(newLeads)).toEqual([]);
+		const later = add('leads');
+		expect((await store.poll(newLeads)).map((r) => r.id)).toEqual([later.id]);
+	});
+
+	it('the shelved baseline is cleared once the node\'s own state holds (saved with the next emit)', async () => {
+		await store.poll(newLeads, true);
+		expect(store.shelved()).toHaveLength(1);
+		add('leads');
+		await store.poll(newLeads); // starts from the shelf; its state is the node's from now on
+		add('leads');
+		expect(await store.poll(newLeads)).toHaveLength(1);
+		expect(store.shelved()).toEqual([]);
+	});
+});
+
 describe('the API\'s other legitimate answers', () => {
 	let store: Store;
 	beforeEach(() => {

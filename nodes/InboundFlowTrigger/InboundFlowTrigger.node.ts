@@ -17,7 +17,7 @@ import {
 	urgencyFilter,
 } from '../shared/descriptions';
 import type { ListRequest } from '../shared/transport/pagination';
-import { exclusivePoll, MAX_POLL_MS, newestRecord, pollRecords } from './poller';
+import { exclusivePoll, MAX_POLL_MS, newestRecord, pollRecords, readState, shelfKey } from './poller';
 
 interface EventSpec {
 	/** Default lookback in minutes (see the Lookback option). */
@@ -191,8 +191,14 @@ export class InboundFlowTrigger implements INodeType {
 		const lookback = lookbackMinutes(options, spec);
 		const key = settingsKey(event, qs, lookback);
 		const guard = `${this.getWorkflow().id ?? ''}:${this.getNode().id}`;
+		// Without a usable state of its own, a poll starts from the shelved one (see poller.ts).
+		const shelf = this.getWorkflowStaticData('global');
+		const shelved = shelfKey(this.getNode().id);
+		const own = readState(staticData.state, key) !== undefined;
+		if (own && shelf[shelved] !== undefined) delete shelf[shelved];
+		const previous = own ? staticData.state : shelf[shelved];
 		const result = await exclusivePoll(guard, 3 * MAX_POLL_MS, async () =>
-			await pollRecords.call(this, req, key, staticData.state, {
+			await pollRecords.call(this, req, key, previous, {
 				maxPerPoll: Math.max(100, Number(options.maxPerPoll ?? 1000)),
 				firstRunHours: Math.max(0, Number(options.firstRunHours ?? 0)),
 				budgetMs,
@@ -203,6 +209,7 @@ export class InboundFlowTrigger implements INodeType {
 		if (!result?.state) return null;
 		const { records, state } = result;
 		staticData.state = state as unknown as IDataObject;
+		if (!own) shelf[shelved] = JSON.parse(JSON.stringify(state)) as IDataObject;
 		return records.length ? [this.helpers.returnJsonArray(records)] : null;
 	}
 }

@@ -12,6 +12,8 @@
 //    starts again from the watermark (the seen ids keep it from repeating);
 //  - state is written only after every page of the poll arrived, so a failed poll
 //    changes nothing;
+//  - a state that n8n may drop (the activation poll's, with durable poll cursors) is
+//    also shelved in the workflow's global static data (see shelfKey);
 //  - at most one poll per workflow trigger runs at a time in this process (n8n starts
 //    a tick even while the previous poll still waits), and a poll ends inside its time
 //    budget, keeping its cursor when it has to stop early.
@@ -256,6 +258,23 @@ export async function newestRecord(this: IPollFunctions, req: ListRequest): Prom
 		if (!ascending(page.records) || ++pages >= 20) break;
 	}
 	return newest;
+}
+
+/**
+ * Where a poll's state is shelved in the workflow's global static data, by node id.
+ *
+ * With n8n's durable poll cursors (2.41+, N8N_POLLER_DURABLE_CURSORS_ENABLED), the node's
+ * static data is a private copy per poll, kept only when the poll emits or when a
+ * scheduled poll returns nothing; the activation poll's copy is dropped when it returns
+ * nothing. The baseline taken at activation would be lost, and the next poll would take
+ * another one, counting every record created in between as already there. So a poll
+ * that starts without a usable state of its own also shelves the state it ends with in
+ * the workflow's global static data (n8n saves that at the end of an activation and with
+ * every emit), and such a poll starts from the shelf. Once the node's own state is
+ * usable, the shelf is cleared.
+ */
+export function shelfKey(nodeId: string): string {
+	return `inboundFlowTrigger:${nodeId}`;
 }
 
 /** Polls running in this n8n process, by workflow and node, with their start time. */

@@ -99,8 +99,10 @@ async function executionStatuses(n8n: N8n): Promise<Record<string, number>> {
 /**
  * n8n's poll engines (see README "Which n8n settings the never-twice promise holds under").
  * `npm test` soaks the default one; INBOUNDFLOW_SOAK_ENGINES=default,scheduler,durable runs
- * the durable scheduler too, without and with durable cursors (its measured figures are in
- * the README: not yet a passing setup).
+ * the durable scheduler too, without and with durable cursors. With durable cursors n8n
+ * drops the activation poll's static data when that poll returns nothing; the trigger
+ * shelves its baseline in the workflow's global static data for that case (see shelfKey in
+ * poller.ts, and test/e2e/trigger-durable.e2e.test.ts).
  */
 const ALL_ENGINES: Record<string, [string, Record<string, string>]> = {
 	default: ['default poll engine', {}],

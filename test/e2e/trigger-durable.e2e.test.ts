@@ -1,0 +1,117 @@
+// The polling trigger in a real n8n 2.x with its durable poll cursors on
+// (N8N_SCHEDULER_ENABLED, N8N_SCHEDULER_POLL_TRIGGERS_ENABLED, N8N_POLLER_DURABLE_CURSORS_ENABLED).
+// There the node's static data is a private copy per poll, and n8n drops the copy of the
+// activation poll when that poll returns nothing: the baseline the trigger takes at
+// activation is not kept. Records created between the activation and the first scheduled
+// poll must still reach the workflow, once. Skipped for n8n 1.x, which has no such setting.
+import { randomUUID } from 'node:crypto';
+
+import { FULL_KEY, startEmulator, type InboundFlowEmulator } from '../../emulator/server';
+import { freePort, N8n, n8nInstalls, startSink, type Sink } from './n8n';
+import { credentials, CREDENTIAL_ID } from './workflows';
+
+const DURABLE_CURSORS = {
+	N8N_SCHEDULER_ENABLED: 'true',
+	N8N_SCHEDULER_POLL_TRIGGERS_ENABLED: 'true',
+	N8N_POLLER_DURABLE_CURSORS_ENABLED: 'true',
+};
+const WORKFLOW_ID = 'InbFlowDurable01';
+const LEADS = '/v1/leads';
+
+jest.setTimeout(300_000);
+
+const installs = n8nInstalls().filter((install) => Number(install.version.split('.')[0]) >= 2);
+
+(installs.length ? describe.each(installs) : describe.skip.each([{ version: 'none', bin: '' }]))(
+	'n8n $version with durable poll cursors',
+	({ bin }) => {
+		let emulator: InboundFlowEmulator;
+		let sink: Sink;
+		let n8n: N8n;
+
+		beforeAll(async () => {
+			emulator = await startEmulator({ port: await freePort(), seed: { leads: 5 } });
+			sink = await startSink();
+			n8n = await N8n.create({ bin, env: DURABLE_CURSORS });
+			await n8n.importCredentials(credentials(emulator.url, FULL_KEY, 'whsec_durable_secret_00'));
+		});
+
+		afterAll(async () => {
+			await n8n?.stop();
+			await sink?.close();
+			await emulator?.stop();
+		});
+
+		it('records created between the activation poll and the first scheduled poll are emitted once', async () => {
+			// Once a minute, at the second of the import: the start and the activation take well
+			// under a minute, so the first scheduled poll comes after the records are created.
+			const second = new Date().getUTCSeconds();
+			await n8n.importWorkflows([
+				{
+					id: WORKFLOW_ID,
+					name: 'InboundFlow durable cursors',
+					nodes: [
+						{
+							id: randomUUID(),
+							name: 'Trigger',
+							type: 'n8n-nodes-inboundflow.inboundFlowTrigger',
+							typeVersion: 1,
+							position: [0, 0],
+							parameters: {
+								pollTimes: { item: [{ mode: 'custom', cronExpression: `${second} * * * * *` }] },
+								event: 'newLead',
+								options: {},
+							},
+							credentials: { inboundFlowApi: { id: CREDENTIAL_ID, name: 'InboundFlow account' } },
+						},
+						{
+							id: randomUUID(),
+							name: 'Sink',
+							type: 'n8n-nodes-base.httpRequest',
+							typeVersion: 4.2,
+							position: [240, 0],
+							parameters: {
+								method: 'POST',
+								url: `${sink.url}/leads`,
+								sendBody: true,
+								specifyBody: 'json',
+								jsonBody: '={{ JSON.stringify({ id: $json.id }) }}',
+								options: {},
+							},
+						},
+					],
+					connections: { Trigger: { main: [[{ node: 'Sink', type: 'main', index: 0 }]] } },
+					settings: { executionOrder: 'v1' },
+					active: false,
+				},
+			]);
+			await n8n.start();
+			await n8n.setupOwner();
+			emulator.clearLog();
+			await n8n.activate(WORKFLOW_ID);
+
+			// The activation poll takes the baseline: the server's time, then what exists.
+			const deadline = Date.now() + 60_000;
+			while (Date.now() < deadline && emulator.apiRequests({ path: LEADS }).length < 2) {
+				await new Promise((r) => setTimeout(r, 100));
+			}
+			await new Promise((r) => setTimeout(r, 1000));
+			const created = [
+				emulator.add('leads', {}).id,
+				emulator.add('leads', {}).id,
+				// Listed late: created_at before the baseline of a second poll would be.
+				emulator.add('leads', { created_at: new Date(Date.now() - 500).toISOString() }).id,
+			];
+			// The premise: only the activation poll has read the leads so far.
+			expect(emulator.apiRequests({ path: LEADS }).map((r) => r.status)).toEqual([200, 200]);
+
+			await sink.waitFor(created.length, 100_000);
+			const received = sink.received.map((entry) => String(entry.body.id));
+			const scheduledPolls = emulator.apiRequests({ path: LEADS }).length - 2;
+			expect({ scheduledPolls: scheduledPolls > 0, received: received.sort() }).toEqual({
+				scheduledPolls: true,
+				received: created.sort(),
+			});
+		});
+	},
+);
