@@ -331,12 +331,13 @@ class DurableCursorStore {
 	cursor: IDataObject = {};
 	workflow: IDataObject = {};
 
-	async poll(parameters: IDataObject, activation = false) {
+	/** `commitFails`: n8n saves the workflow's static data, then fails to store the execution and its cursor. */
+	async poll(parameters: IDataObject, activation = false, commitFails = false) {
 		const copy = (value: IDataObject) => JSON.parse(JSON.stringify(value)) as IDataObject;
 		const node = copy(this.cursor);
 		const workflow = copy(this.workflow);
 		const out = json(await poll(parameters, { credentials, staticData: node, workflowStaticData: workflow }));
-		if (out.length > 0 || !activation) this.cursor = copy(node);
+		if ((out.length > 0 || !activation) && !commitFails) this.cursor = copy(node);
 		if (out.length > 0 || activation) this.workflow = copy(workflow);
 		return out;
 	}
@@ -360,6 +361,27 @@ describe('n8n 2.41 durable poll cursors (the activation poll\'s static data is d
 		const leads = [add('leads').id, add('leads').id, add('leads', { created_at: new Date(Date.now() - 1000).toISOString() }).id];
 		expect((await store.poll(newLeads)).map((r) => r.id).sort()).toEqual(leads.sort());
 		expect(await store.poll(newLeads)).toEqual([]);
+		const later = add('leads');
+		expect((await store.poll(newLeads)).map((r) => r.id)).toEqual([later.id]);
+	});
+
+	it('when n8n fails to store the first scheduled poll\'s execution, the next poll reads those records again', async () => {
+		await store.poll(newLeads, true);
+		const leads = [add('leads').id, add('leads').id];
+		expect((await store.poll(newLeads, false, true)).map((r) => r.id).sort()).toEqual([...leads].sort());
+		expect((await store.poll(newLeads)).map((r) => r.id).sort()).toEqual([...leads].sort());
+		expect(await store.poll(newLeads)).toEqual([]);
+	});
+
+	it('settings changed and changed back start afresh, never from a shelf left in the database', async () => {
+		const otherSettings = { ...newLeads, newLeadFilters: { urgency: 'high' } };
+		await store.poll(newLeads, true);
+		const first = add('leads');
+		expect((await store.poll(newLeads)).map((r) => r.id)).toEqual([first.id]); // from the shelf
+		expect(await store.poll(newLeads)).toEqual([]); // quiet: the shelf's removal is not saved
+		expect(store.shelved()).toHaveLength(1);
+		expect(await store.poll(otherSettings)).toEqual([]); // new settings: a new starting point
+		expect(await store.poll(newLeads)).toEqual([]); // back: a new starting point, not the old shelf
 		const later = add('leads');
 		expect((await store.poll(newLeads)).map((r) => r.id)).toEqual([later.id]);
 	});

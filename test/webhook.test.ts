@@ -294,6 +294,16 @@ describe('options', () => {
 		expect(server.emitted).toHaveLength(0);
 	});
 
+	it('with the hidden signingSecretShown field set to false (edited JSON), still refuses unsigned and wrongly signed deliveries', async () => {
+		// The field only keeps n8n 1.x's editor from hiding Verify Signatures; it must never switch verification off.
+		server = await serveWebhook({ events: ALL_EVENTS, signingSecretShown: false }, { signingSecret: SECRET });
+		for (const secret of [undefined, 'another_secret_456']) {
+			const response = await deliver({ event: 'lead.created', data: {}, secret });
+			expect([401, 500]).toContain(response.status);
+		}
+		expect(server.emitted).toHaveLength(0);
+	});
+
 	it('refuses every delivery when the configured signing secret cannot be read (deleted, not decryptable)', async () => {
 		server = await serveWebhook({ events: ALL_EVENTS }, { signingSecretUnreadable: true });
 		for (const secret of [SECRET, undefined]) {

@@ -191,11 +191,14 @@ export class InboundFlowTrigger implements INodeType {
 		const lookback = lookbackMinutes(options, spec);
 		const key = settingsKey(event, qs, lookback);
 		const guard = `${this.getWorkflow().id ?? ''}:${this.getNode().id}`;
-		// Without a usable state of its own, a poll starts from the shelved one (see poller.ts).
+		// Without any state of its own, a poll starts from the shelved one (see poller.ts).
+		// A state of its own for other settings means the settings changed: start afresh
+		// as before, never from an older shelf.
 		const shelf = this.getWorkflowStaticData('global');
 		const shelved = shelfKey(this.getNode().id);
-		const own = readState(staticData.state, key) !== undefined;
+		const own = staticData.state !== undefined;
 		if (own && shelf[shelved] !== undefined) delete shelf[shelved];
+		const fromShelf = !own && readState(shelf[shelved], key) !== undefined;
 		const previous = own ? staticData.state : shelf[shelved];
 		const result = await exclusivePoll(guard, 3 * MAX_POLL_MS, async () =>
 			await pollRecords.call(this, req, key, previous, {
@@ -209,7 +212,10 @@ export class InboundFlowTrigger implements INodeType {
 		if (!result?.state) return null;
 		const { records, state } = result;
 		staticData.state = state as unknown as IDataObject;
-		if (!own) shelf[shelved] = JSON.parse(JSON.stringify(state)) as IDataObject;
+		// Only a new starting point is shelved. A poll that continued from the shelf leaves
+		// it as it was: if n8n then fails to store that poll's execution, the next poll reads
+		// the same records again instead of skipping them.
+		if (!own && !fromShelf) shelf[shelved] = JSON.parse(JSON.stringify(state)) as IDataObject;
 		return records.length ? [this.helpers.returnJsonArray(records)] : null;
 	}
 }

@@ -268,10 +268,12 @@ export async function newestRecord(this: IPollFunctions, req: ListRequest): Prom
  * scheduled poll returns nothing; the activation poll's copy is dropped when it returns
  * nothing. The baseline taken at activation would be lost, and the next poll would take
  * another one, counting every record created in between as already there. So a poll
- * that starts without a usable state of its own also shelves the state it ends with in
- * the workflow's global static data (n8n saves that at the end of an activation and with
- * every emit), and such a poll starts from the shelf. Once the node's own state is
- * usable, the shelf is cleared.
+ * that starts without any state of its own and takes a new starting point also shelves it
+ * in the workflow's global static data (n8n saves that at the end of an activation and
+ * with every emit), and a poll without a state of its own starts from the shelf. A poll
+ * that continued from the shelf does not move it (if n8n fails to store its execution,
+ * the next poll reads those records again). Once the node has a state of its own, the
+ * shelf is cleared and never used again, also after a change of settings.
  */
 export function shelfKey(nodeId: string): string {
 	return `inboundFlowTrigger:${nodeId}`;

@@ -247,7 +247,7 @@ export async function ensureN8n(version = N8N_VERSION) {
 		return await installN8n(version);
 	} catch (error) {
 		log(error.message);
-		process.exit(error.code ?? 1);
+		process.exit(Number.isInteger(error.code) ? error.code : 1);
 	}
 }
 
@@ -261,6 +261,6 @@ export async function ensureN8ns(versions) {
 	const results = await Promise.allSettled(versions.map((version) => installN8n(version)));
 	const failed = results.filter((r) => r.status === 'rejected');
 	for (const failure of failed) log(failure.reason.message);
-	if (failed.length > 0) process.exit(failed[0].reason.code ?? 1);
+	if (failed.length > 0) process.exit(Number.isInteger(failed[0].reason.code) ? failed[0].reason.code : 1);
 	return results.map((r) => r.value);
 }

@@ -23,7 +23,7 @@ function chromiumPath(): string | undefined {
 }
 
 /** Waits until `probe` returns a value (not undefined/false), or fails naming `what`. */
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
 	const deadline = Date.now() + timeoutMs;
 	let last: unknown;
 	while (Date.now() < deadline) {
@@ -136,10 +136,15 @@ export class Editor {
 		throw new Error(`No entry "${title}" in the nodes panel`);
 	}
 
-	/** Closes the nodes panel or a node's panel. */
+	/** Closes the nodes panel or a node's panel, and waits until it is gone. */
 	async escape(): Promise<void> {
 		await this.page.keyboard.press('Escape');
-		await new Promise((resolve) => setTimeout(resolve, 500));
+		await until('the panel to close', async () => {
+			const open = await this.page.$$eval('[data-test-id="node-creator"], [data-test-id="ndv"]', (panels) =>
+				panels.some((panel) => (panel as unknown as { offsetParent: unknown }).offsetParent !== null),
+			);
+			return !open;
+		});
 	}
 
 	/** The canvas's nodes: name, the text shown with it (name and subtitle), icon URLs. */

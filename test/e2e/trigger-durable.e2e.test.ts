@@ -106,10 +106,26 @@ const installs = n8nInstalls().filter((install) => Number(install.version.split(
 			expect(emulator.apiRequests({ path: LEADS }).map((r) => r.status)).toEqual([200, 200]);
 
 			await sink.waitFor(created.length, 100_000);
-			const received = sink.received.map((entry) => String(entry.body.id));
 			const scheduledPolls = emulator.apiRequests({ path: LEADS }).length - 2;
-			expect({ scheduledPolls: scheduledPolls > 0, received: received.sort() }).toEqual({
+			// Once: the next scheduled poll (a minute later) emits nothing more.
+			const readsSoFar = emulator.apiRequests({ path: LEADS }).length;
+			const next = Date.now() + 90_000;
+			while (Date.now() < next && emulator.apiRequests({ path: LEADS }).length === readsSoFar) {
+				await new Promise((r) => setTimeout(r, 250));
+			}
+			await new Promise((r) => setTimeout(r, 3000));
+			const received = sink.received.map((entry) => String(entry.body.id));
+			// The premise that the durable cursors were on: n8n keeps the trigger's position in poller_state.
+			const cursors = await n8n.sqlite<{ n: number }>(`SELECT count(*) AS n FROM poller_state WHERE workflowId = '${WORKFLOW_ID}'`);
+			expect({
+				durableCursors: Number(cursors[0]?.n) > 0,
+				scheduledPolls: scheduledPolls > 0,
+				nextPollRan: emulator.apiRequests({ path: LEADS }).length > readsSoFar,
+				received: received.sort(),
+			}).toEqual({
+				durableCursors: true,
 				scheduledPolls: true,
+				nextPollRan: true,
 				received: created.sort(),
 			});
 		});
