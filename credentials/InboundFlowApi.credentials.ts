@@ -54,7 +54,12 @@ export class InboundFlowApi implements ICredentialType {
 	): Promise<IHttpRequestOptions> {
 		const check = checkBaseUrlText(credentials.baseUrl);
 		if (!check.ok) throw new Error(`Base URL: ${check.problem}`);
-		const target = requestOrigin(requestOptions.url, requestOptions.baseURL);
+		// n8n's own nodes (HTTP Request) pass the older request options: the address in
+		// `uri` (and a relative one under `baseUrl`) instead of `url` / `baseURL`.
+		const legacy = requestOptions as IHttpRequestOptions & { uri?: unknown; baseUrl?: unknown };
+		const address = requestOptions.url ?? (legacy.uri !== undefined ? String(legacy.uri) : undefined);
+		const base = requestOptions.baseURL ?? (typeof legacy.baseUrl === 'string' ? legacy.baseUrl : undefined);
+		const target = requestOrigin(address, base);
 		if (target !== check.origin) {
 			throw new Error(
 				`The InboundFlow API key is sent only to ${check.origin} (the credential's Base URL); this request goes to ${target ?? 'an invalid URL'}`,

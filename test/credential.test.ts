@@ -107,6 +107,16 @@ describe('credential test (GET /v1/me)', () => {
 			await expect(credential.authenticate(creds, { url: 'https://api.inboundflow.app/v1/me' })).rejects.toThrow(/sent only to/);
 			const ok = await credential.authenticate(creds, { url: `${emulator.url}/v1/calls` });
 			expect(ok.headers).toMatchObject({ Authorization: `Bearer ${FULL_KEY}` });
+			// The request options of n8n's HTTP Request node: the address in `uri`.
+			const legacy = (options: Record<string, unknown>) =>
+				credential.authenticate(creds, options as unknown as Parameters<typeof credential.authenticate>[1]);
+			expect((await legacy({ uri: `${emulator.url}/v1/calls`, method: 'GET' })).headers).toMatchObject({
+				Authorization: `Bearer ${FULL_KEY}`,
+			});
+			expect((await legacy({ uri: '/v1/calls', baseUrl: emulator.url })).headers).toMatchObject({ Authorization: `Bearer ${FULL_KEY}` });
+			await expect(legacy({ uri: `${server.url}/v1/me` })).rejects.toThrow(`this request goes to ${server.url}`);
+			await expect(legacy({ uri: '/v1/me', baseUrl: server.url })).rejects.toThrow(/sent only to/);
+			await expect(legacy({ method: 'GET' })).rejects.toThrow(/goes to an invalid URL/);
 			expect(server.seen).toEqual([]);
 		} finally {
 			await server.close();

@@ -328,6 +328,18 @@ describe('pacing by X-RateLimit headers', () => {
 		expect(emulator.requests.filter((r) => r.status === 200 && r.at > lastLimited).length).toBeGreaterThanOrEqual(6);
 	}, 20_000);
 
+	it('with the documented headers only, goes on in the window right after each 429 or spent window, never one later', async () => {
+		// 3 requests per 2-second window: every window the run spans must carry requests.
+		emulator.configure({ rateLimit: { limit: 3, windowMs: 2000 }, sendReset: false, retryAfter: 'seconds' });
+		await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000) + 20));
+		const out = await executeNode(account, { credentials, items: Array.from({ length: 14 }, () => ({})) });
+		expect(json(out)).toHaveLength(14);
+		const windows = emulator.requests.filter((r) => r.status === 200).map((r) => Math.floor(r.at / 2000));
+		const skipped = [];
+		for (let w = windows[0]; w <= windows[windows.length - 1]; w++) if (!windows.includes(w)) skipped.push(w);
+		expect({ skipped, windowsUsed: new Set(windows).size }).toEqual({ skipped: [], windowsUsed: 5 });
+	}, 20_000);
+
 	it('without learning (each 429 answered alone), the same run meets a 429 in every window', async () => {
 		emulator.configure({ rateLimit: { limit: 3, windowMs: 2000 }, sendReset: false, retryAfter: 'seconds' });
 		await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000) + 20));

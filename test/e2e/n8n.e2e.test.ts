@@ -21,6 +21,8 @@ import {
 	EXAMPLES,
 	FAILING_ID,
 	failingWorkflow,
+	HTTP_REQUEST_ID,
+	httpRequestWorkflow,
 	MISSING_CALL,
 	NEW_CONTACT_PHONE,
 	OPERATIONS_ID,
@@ -73,6 +75,7 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 		await n8n.importWorkflows([
 			operationsWorkflow(),
 			failingWorkflow(),
+			httpRequestWorkflow(emulator.url, sink.url),
 			webhookWorkflow(sink.url),
 			appointmentPollingWorkflow(sink.url),
 			...EXAMPLES.map((file) => example(file, sink.url, true)),
@@ -125,6 +128,18 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 			expect(output).toMatch(/request ID req_[0-9a-f]{12}/);
 			expect(output).not.toContain(FULL_KEY);
 		});
+	});
+
+	it('lends the credential to n8n\'s HTTP Request node for the Base URL only', async () => {
+		emulator.clearLog();
+		const result = await n8n.execute(HTTP_REQUEST_ID);
+		const run = result.run;
+		if (!run) throw new Error(`no run:\n${result.stdout.slice(-2000)}\n${result.stderr.slice(-2000)}`);
+		expect(JSON.stringify(outputOf(run, 'Me')[0])).toContain('becc3c5d-1755-420c-a3af-fe51ab2d04ca');
+		expect(emulator.apiRequests({ path: '/v1/me' }).map((r) => r.status)).toEqual([200]);
+		const refused = JSON.stringify(outputOf(run, 'Elsewhere')[0]);
+		expect(refused).toContain(`The InboundFlow API key is sent only to ${emulator.url}`);
+		expect(result.stdout + result.stderr).not.toContain(FULL_KEY);
 	});
 
 	describe('a running n8n', () => {

@@ -303,3 +303,25 @@ export function panelWorkflow(): Json {
 	(workflow.nodes as Json[]).push(webhook);
 	return workflow;
 }
+
+export const HTTP_REQUEST_ID = 'InbFlowE2eHttp01';
+
+/**
+ * n8n's HTTP Request node with the InboundFlow credential (predefined credential type), as
+ * a user calls an endpoint the action node does not cover: once to the credential's Base
+ * URL, once to another address (which must be refused before anything is sent).
+ */
+export function httpRequestWorkflow(baseUrl: string, elsewhere: string): Json {
+	const request = (name: string, url: string, extra: Json = {}) =>
+		node(
+			name,
+			'n8n-nodes-base.httpRequest',
+			{ url, authentication: 'predefinedCredentialType', nodeCredentialType: 'inboundFlowApi', options: {} },
+			{ typeVersion: 4.2, credentials: cred, ...extra },
+		);
+	return chain(HTTP_REQUEST_ID, 'InboundFlow e2e: HTTP Request node with the credential', [
+		manual(),
+		request('Me', `${baseUrl}/v1/me`),
+		request('Elsewhere', `${elsewhere}/v1/me`, { onError: 'continueRegularOutput' }),
+	]);
+}

@@ -38,6 +38,8 @@ interface Budget {
 	boundary?: number;
 	/** Window length learned from two such ends. */
 	windowMs?: number;
+	/** Epoch ms at which `remaining` was seen (a response, or a 429). */
+	observedAt?: number;
 }
 
 const budgets = new Map<string, Budget>();
@@ -91,22 +93,26 @@ export function observe(key: string, headers: Record<string, unknown>, now: numb
 		blockedUntil: previous?.blockedUntil,
 		boundary: previous?.boundary,
 		windowMs: previous?.windowMs,
+		observedAt: now,
 	});
 }
 
 /** After a 429: nothing more is sent with this key before `until`. */
-export function block(key: string, until: number): void {
+export function block(key: string, until: number, now = Date.now()): void {
 	const budget = budgets.get(key) ?? { limit: 0, remaining: 0 };
 	budget.remaining = 0;
+	budget.observedAt = now;
 	budget.blockedUntil = Math.max(budget.blockedUntil ?? 0, until);
 	budgets.set(key, budget);
 }
 
 /**
  * How long to wait before the next request with this key: none while the window has
- * room (a lone client reaches the ceiling); at zero, until the window resets: the
- * X-RateLimit-Reset time when the server sends one, else the window end learned from
- * earlier 429s' Retry-After. With neither, the next request goes out and its 429 tells.
+ * room (a lone client reaches the ceiling); at zero, until the window in which it was
+ * seen at zero resets: the X-RateLimit-Reset time when the server sends one, else the
+ * window end learned from earlier 429s' Retry-After. Once that end has passed, the new
+ * window has room (not a window later). With neither, the next request goes out and its
+ * 429 tells.
  */
 export function delayBefore(key: string, now: number): number {
 	const budget = budgets.get(key);
@@ -114,17 +120,16 @@ export function delayBefore(key: string, now: number): number {
 	if (budget.blockedUntil !== undefined && now < budget.blockedUntil) return budget.blockedUntil - now;
 	if (budget.limit <= 0 || budget.remaining > 0) return 0;
 	if (budget.resetAt !== undefined) return now >= budget.resetAt ? 0 : budget.resetAt - now + 25;
-	const end = nextWindowEnd(budget, now);
-	return end === undefined ? 0 : end - now + 25;
+	const end = windowEndAfter(budget, budget.observedAt ?? now);
+	return end === undefined || now >= end ? 0 : end - now + 25;
 }
 
-/** The learned end of the current window, projected forward by the learned length. */
-function nextWindowEnd(budget: Budget, now: number): number | undefined {
+/** The learned end of the window that holds the moment `at`, projected by the learned length. */
+function windowEndAfter(budget: Budget, at: number): number | undefined {
 	if (budget.boundary === undefined) return undefined;
-	if (budget.boundary > now) return budget.boundary;
+	if (budget.boundary > at) return budget.boundary;
 	if (!budget.windowMs) return undefined;
-	const periods = Math.ceil((now - budget.boundary) / budget.windowMs);
-	return budget.boundary + periods * budget.windowMs;
+	return budget.boundary + (Math.floor((at - budget.boundary) / budget.windowMs) + 1) * budget.windowMs;
 }
 
 /** Exponential backoff with jitter for retry number `attempt` (0-based). */
