@@ -340,6 +340,19 @@ describe('pacing by X-RateLimit headers', () => {
 		expect({ skipped, windowsUsed: new Set(windows).size }).toEqual({ skipped: [], windowsUsed: 5 });
 	}, 20_000);
 
+	it('two executions at once with one key (documented headers only): no window the runs span is skipped, nothing fails', async () => {
+		emulator.configure({ rateLimit: { limit: 3, windowMs: 2000 }, sendReset: false, retryAfter: 'seconds' });
+		await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000) + 20));
+		const runs = await Promise.all(
+			[0, 1].map(() => executeNode(account, { credentials, items: Array.from({ length: 7 }, () => ({})) })),
+		);
+		expect(runs.map((out) => json(out).length)).toEqual([7, 7]);
+		const windows = emulator.requests.filter((r) => r.status === 200).map((r) => Math.floor(r.at / 2000));
+		const skipped = [];
+		for (let w = windows[0]; w <= windows[windows.length - 1]; w++) if (!windows.includes(w)) skipped.push(w);
+		expect({ skipped, windowsUsed: new Set(windows).size }).toEqual({ skipped: [], windowsUsed: 5 });
+	}, 20_000);
+
 	it('without learning (each 429 answered alone), the same run meets a 429 in every window', async () => {
 		emulator.configure({ rateLimit: { limit: 3, windowMs: 2000 }, sendReset: false, retryAfter: 'seconds' });
 		await new Promise((r) => setTimeout(r, 2000 - (Date.now() % 2000) + 20));

@@ -4,17 +4,15 @@
 // late arrivals, 503s and dropped connections, and one restart of n8n with records added
 // while it is down. Every matching record created after activation must reach the
 // sink exactly once, and no execution may fail. Prints the counts.
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import type { Resource } from '../../emulator/data';
 import { FULL_KEY, startEmulator, type InboundFlowEmulator } from '../../emulator/server';
 import { freePort, N8n, startSink, type Sink } from './n8n';
-import { credentials, CREDENTIAL_ID, EVERY_10_SECONDS } from './workflows';
+import { credentials, EVERY_10_SECONDS, pollingToSinkWorkflow } from './workflows';
 
 const SOAK_MS = Number(process.env.INBOUNDFLOW_SOAK_SECONDS ?? 75) * 1000;
-const PACKAGE = 'n8n-nodes-inboundflow';
 
 interface Feed {
 	event: string;
@@ -49,45 +47,14 @@ const FEEDS: Feed[] = [
 ];
 
 function soakWorkflow(feed: Feed, sinkUrl: string): Record<string, unknown> {
-	const id = `InbFlowSoak${feed.event.slice(3, 8).padEnd(5, 'x')}`;
-	return {
-		id,
+	return pollingToSinkWorkflow({
+		id: `InbFlowSoak${feed.event.slice(3, 8).padEnd(5, 'x')}`,
 		name: `InboundFlow soak: ${feed.event}`,
-		nodes: [
-			{
-				id: randomUUID(),
-				name: 'Trigger',
-				type: `${PACKAGE}.inboundFlowTrigger`,
-				typeVersion: 1,
-				position: [0, 0],
-				parameters: {
-					pollTimes: EVERY_10_SECONDS,
-					event: feed.event,
-					...(Object.keys(feed.filters).length ? { [`${feed.event}Filters`]: feed.filters } : {}),
-					options: {},
-				},
-				credentials: { inboundFlowApi: { id: CREDENTIAL_ID, name: 'InboundFlow account' } },
-			},
-			{
-				id: randomUUID(),
-				name: 'Sink',
-				type: 'n8n-nodes-base.httpRequest',
-				typeVersion: 4.2,
-				position: [240, 0],
-				parameters: {
-					method: 'POST',
-					url: `${sinkUrl}/soak/${feed.resource}`,
-					sendBody: true,
-					specifyBody: 'json',
-					jsonBody: '={{ JSON.stringify({ id: $json.id }) }}',
-					options: {},
-				},
-			},
-		],
-		connections: { Trigger: { main: [[{ node: 'Sink', type: 'main', index: 0 }]] } },
-		settings: { executionOrder: 'v1' },
-		active: false,
-	};
+		event: feed.event,
+		filters: feed.filters,
+		pollTimes: EVERY_10_SECONDS,
+		sinkUrl: `${sinkUrl}/soak/${feed.resource}`,
+	});
 }
 
 /** Execution statuses from n8n's own database. */

@@ -4,11 +4,10 @@
 // activation poll when that poll returns nothing: the baseline the trigger takes at
 // activation is not kept. Records created between the activation and the first scheduled
 // poll must still reach the workflow, once. Skipped for n8n 1.x, which has no such setting.
-import { randomUUID } from 'node:crypto';
 
 import { FULL_KEY, startEmulator, type InboundFlowEmulator } from '../../emulator/server';
 import { freePort, N8n, n8nInstalls, startSink, type Sink } from './n8n';
-import { credentials, CREDENTIAL_ID } from './workflows';
+import { credentials, pollingToSinkWorkflow } from './workflows';
 
 const DURABLE_CURSORS = {
 	N8N_SCHEDULER_ENABLED: 'true',
@@ -47,43 +46,13 @@ const installs = n8nInstalls().filter((install) => Number(install.version.split(
 			// under a minute, so the first scheduled poll comes after the records are created.
 			const second = new Date().getUTCSeconds();
 			await n8n.importWorkflows([
-				{
+				pollingToSinkWorkflow({
 					id: WORKFLOW_ID,
 					name: 'InboundFlow durable cursors',
-					nodes: [
-						{
-							id: randomUUID(),
-							name: 'Trigger',
-							type: 'n8n-nodes-inboundflow.inboundFlowTrigger',
-							typeVersion: 1,
-							position: [0, 0],
-							parameters: {
-								pollTimes: { item: [{ mode: 'custom', cronExpression: `${second} * * * * *` }] },
-								event: 'newLead',
-								options: {},
-							},
-							credentials: { inboundFlowApi: { id: CREDENTIAL_ID, name: 'InboundFlow account' } },
-						},
-						{
-							id: randomUUID(),
-							name: 'Sink',
-							type: 'n8n-nodes-base.httpRequest',
-							typeVersion: 4.2,
-							position: [240, 0],
-							parameters: {
-								method: 'POST',
-								url: `${sink.url}/leads`,
-								sendBody: true,
-								specifyBody: 'json',
-								jsonBody: '={{ JSON.stringify({ id: $json.id }) }}',
-								options: {},
-							},
-						},
-					],
-					connections: { Trigger: { main: [[{ node: 'Sink', type: 'main', index: 0 }]] } },
-					settings: { executionOrder: 'v1' },
-					active: false,
-				},
+					event: 'newLead',
+					pollTimes: { item: [{ mode: 'custom', cronExpression: `${second} * * * * *` }] },
+					sinkUrl: `${sink.url}/leads`,
+				}),
 			]);
 			await n8n.start();
 			await n8n.setupOwner();

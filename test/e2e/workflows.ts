@@ -325,3 +325,44 @@ export function httpRequestWorkflow(baseUrl: string, elsewhere: string): Json {
 		request('Elsewhere', `${elsewhere}/v1/me`, { onError: 'continueRegularOutput' }),
 	]);
 }
+
+/**
+ * The polling trigger forwarding the id of each record it emits to `sinkUrl` (POST
+ * {"id": …}): what the soak and the durable-cursor suite count.
+ */
+export function pollingToSinkWorkflow(options: {
+	id: string;
+	name: string;
+	event: string;
+	pollTimes: Json;
+	sinkUrl: string;
+	filters?: Json;
+}): Json {
+	const filters = options.filters ?? {};
+	return chain(options.id, options.name, [
+		node(
+			'Trigger',
+			`${PACKAGE_NAME}.inboundFlowTrigger`,
+			{
+				pollTimes: options.pollTimes,
+				event: options.event,
+				...(Object.keys(filters).length ? { [`${options.event}Filters`]: filters } : {}),
+				options: {},
+			},
+			{ credentials: cred },
+		),
+		node(
+			'Sink',
+			'n8n-nodes-base.httpRequest',
+			{
+				method: 'POST',
+				url: options.sinkUrl,
+				sendBody: true,
+				specifyBody: 'json',
+				jsonBody: '={{ JSON.stringify({ id: $json.id }) }}',
+				options: {},
+			},
+			{ typeVersion: 4.2 },
+		),
+	]);
+}
