@@ -13,19 +13,25 @@
 import {
 	ensureDependencies,
 	ensureN8n,
-	ensureN8ns,
 	ensureNode24,
 	log,
 	mustRun,
 	n8nBin,
 	n8nVersions,
 	ROOT,
+	run,
+	installN8ns,
+	settleN8ns,
 } from './lib/env.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 
 await ensureNode24();
 const task = process.argv[2] ?? 'test';
+/** The e2e suites of the CPU-heavy stream (a queue-mode cluster, a browser, n8n execute runs). */
+const HEAVY_E2E = '/e2e/(queue|panel|n8n)\\.e2e';
+/** Paths that are not e2e suites (jest ignores a path matching any ignore pattern). */
+const NOT_E2E = '^((?!/e2e/).)*$';
 const bin = (name) => path.join(ROOT, 'node_modules', '.bin', name);
 
 async function build() {
@@ -54,18 +60,47 @@ switch (task) {
 		await lint();
 		break;
 	case 'test': {
-		await build();
-		await lint();
-		// Every tested n8n version, installed side by side; the e2e suite runs once per
-		// binary in INBOUNDFLOW_N8N_BINS, one after the other (INBOUNDFLOW_N8N_VERSION=2.41.1
-		// picks one).
-		const bins = await ensureN8ns([...new Set(n8nVersions())]);
-		const args = ['--ci', '--passWithNoTests', ...process.argv.slice(3)];
+		// The n8n installs (network and disk, minutes from a cold cache) run while the
+		// build, the lint and the unit suites use the CPU; the e2e suites wait for them.
+		const installs = installN8ns([...new Set(n8nVersions())]);
+		const extra = process.argv.slice(3);
+		const args = ['--ci', '--passWithNoTests', ...extra];
+		let failure = 0;
+		try {
+			await build();
+			await lint();
+			// Unit and HTTP suites side by side (jest workers).
+			failure = await run(bin('jest'), [...args, '--testPathIgnorePatterns', '/e2e/']);
+		} finally {
+			// A failed step still waits for the installs, so none is left running.
+			if (failure !== 0) await installs;
+		}
+		if (failure !== 0) {
+			log(`the unit suites failed (exit ${failure})`);
+			process.exit(failure);
+		}
+		const bins = settleN8ns(await installs);
 		const env = { ...process.env, INBOUNDFLOW_N8N_BIN: bins[0], INBOUNDFLOW_N8N_BINS: bins.join(path.delimiter) };
-		// Unit and HTTP suites side by side; then the suites that run real n8n processes one
-		// at a time (on 2 cores, two n8n clusters at once would time each other out).
-		await mustRun(bin('jest'), [...args, '--testPathIgnorePatterns', '/e2e/'], { env });
-		await mustRun(bin('jest'), [...args, '--runInBand', '--testPathPatterns', '/e2e/'], { env });
+		// The suites that run real n8n processes, each once per binary in
+		// INBOUNDFLOW_N8N_BINS (INBOUNDFLOW_N8N_VERSION=2.41.1 picks one). Two streams side
+		// by side, each suite on its own ports: the CPU-heavy suites (a cluster, a browser)
+		// in one, the suites that mostly wait for polls and schedules in the other. With
+		// test arguments (one suite picked), or INBOUNDFLOW_E2E_STREAMS=1, one stream.
+		// Jest ORs several --testPathPatterns; a path matching NOT_E2E is ignored, so a
+		// pattern given on the command line picks among the e2e suites only.
+		const e2e = [...args, '--runInBand', '--testPathIgnorePatterns', NOT_E2E];
+		const streams = extra.length > 0 || process.env.INBOUNDFLOW_E2E_STREAMS === '1'
+			? [e2e]
+			: [
+				[...e2e, '--testPathPatterns', HEAVY_E2E],
+				[...e2e, '--testPathIgnorePatterns', HEAVY_E2E],
+			];
+		const codes = await Promise.all(streams.map((stream) => run(bin('jest'), stream, { env })));
+		const failed = codes.find((code) => code !== 0);
+		if (failed !== undefined) {
+			log(`the end-to-end suites failed (exit codes ${codes.join(', ')})`);
+			process.exit(failed);
+		}
 		break;
 	}
 	case 'start': {

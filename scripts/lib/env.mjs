@@ -258,7 +258,20 @@ export async function ensureN8n(version = N8N_VERSION) {
  * in the order of `versions`.
  */
 export async function ensureN8ns(versions) {
-	const results = await Promise.allSettled(versions.map((version) => installN8n(version)));
+	return settleN8ns(await installN8ns(versions));
+}
+
+/**
+ * Starts installing several n8n versions side by side and resolves, without exiting, once
+ * every install has ended (so a caller can do other work meanwhile); `settleN8ns` then
+ * exits on a failure or returns the binaries.
+ */
+export function installN8ns(versions) {
+	return Promise.allSettled(versions.map((version) => installN8n(version)));
+}
+
+/** Exits with the first failed install's code, else returns the binaries in order. */
+export function settleN8ns(results) {
 	const failed = results.filter((r) => r.status === 'rejected');
 	for (const failure of failed) log(failure.reason.message);
 	if (failed.length > 0) process.exit(Number.isInteger(failed[0].reason.code) ? failed[0].reason.code : 1);
