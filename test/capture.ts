@@ -30,8 +30,8 @@ export interface CaptureOptions {
 	host?: string;
 	/** https with a self-signed certificate that no client trusts. */
 	tls?: boolean;
-	/** Answer every request with a 302 to this origin (plus the request's path). */
-	redirectTo?: string;
+	/** Answer every request with a 302 to this origin (plus the request's path), or to the origin this picks for the path. */
+	redirectTo?: string | ((path: string) => string);
 }
 
 let certificate: { key: string; cert: string } | undefined;
@@ -64,7 +64,8 @@ export async function startCapture(options: CaptureOptions = {}): Promise<Captur
 		seen.push({ method: req.method ?? '', url: req.url ?? '', authorization });
 		req.resume();
 		if (options.redirectTo) {
-			res.writeHead(302, { location: `${options.redirectTo}${req.url ?? '/'}`, 'content-type': 'application/json' });
+			const to = typeof options.redirectTo === 'string' ? options.redirectTo : options.redirectTo(req.url ?? '/');
+			res.writeHead(302, { location: `${to}${req.url ?? '/'}`, 'content-type': 'application/json' });
 			res.end('{}');
 			return;
 		}
