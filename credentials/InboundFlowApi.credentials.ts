@@ -41,7 +41,7 @@ export class InboundFlowApi implements ICredentialType {
 			type: 'string',
 			default: DEFAULT_BASE_URL,
 			description:
-				'Leave as is unless you reach InboundFlow through a proxy. Must use https://; http:// is accepted only for localhost and 127.0.0.1. The key is sent to this address only.',
+				'Leave as is unless you reach InboundFlow through a gateway. Must use https:// (http:// is accepted only for localhost and 127.0.0.1), without a query or fragment. The key is sent to this address (and paths below it) only, never along a redirect.',
 		},
 	];
 
