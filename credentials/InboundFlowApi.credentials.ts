@@ -7,7 +7,9 @@ import type {
 	INodeProperties,
 } from 'n8n-workflow';
 
-import { checkBaseUrlText, DEFAULT_BASE_URL, requestOrigin } from '../nodes/shared/baseUrl';
+import { checkBaseUrlText, DEFAULT_BASE_URL, refusalOf } from '../nodes/shared/baseUrl';
+
+const REDIRECT_STATUSES = [300, 301, 302, 303, 307, 308];
 
 export class InboundFlowApi implements ICredentialType {
 	name = 'inboundFlowApi';
@@ -39,14 +41,16 @@ export class InboundFlowApi implements ICredentialType {
 			type: 'string',
 			default: DEFAULT_BASE_URL,
 			description:
-				'Leave as is unless you reach InboundFlow through a proxy. Must use https://; http:// is accepted only for localhost and 127.0.0.1. The key is sent to this address only.',
+				'Leave as is unless you reach InboundFlow through a gateway. Must use https:// (http:// is accepted only for localhost and 127.0.0.1), without a query or fragment. The key is sent to this address (and paths below it) only, never along a redirect.',
 		},
 	];
 
 	/**
 	 * Adds the bearer key, and refuses (before anything is sent) a request that would
-	 * carry it over plain http or to any origin other than the Base URL's: the
-	 * credential test, our nodes and any other node using this credential alike.
+	 * carry it anywhere but under the Base URL, through a proxy set on the node, or with
+	 * TLS checks weakened: the credential test, our nodes and any other node using this
+	 * credential (n8n's HTTP Request node) alike. The options it returns turn off every
+	 * way n8n follows a redirect, so the key is never re-sent to where a server points.
 	 */
 	async authenticate(
 		credentials: ICredentialDataDecryptedObject,
@@ -54,19 +58,21 @@ export class InboundFlowApi implements ICredentialType {
 	): Promise<IHttpRequestOptions> {
 		const check = checkBaseUrlText(credentials.baseUrl);
 		if (!check.ok) throw new Error(`Base URL: ${check.problem}`);
-		// n8n's own nodes (HTTP Request) pass the older request options: the address in
-		// `uri` (and a relative one under `baseUrl`) instead of `url` / `baseURL`.
-		const legacy = requestOptions as IHttpRequestOptions & { uri?: unknown; baseUrl?: unknown };
-		const address = requestOptions.url ?? (legacy.uri !== undefined ? String(legacy.uri) : undefined);
-		const base = requestOptions.baseURL ?? (typeof legacy.baseUrl === 'string' ? legacy.baseUrl : undefined);
-		const target = requestOrigin(address, base);
-		if (target !== check.origin) {
-			throw new Error(
-				`The InboundFlow API key is sent only to ${check.origin} (the credential's Base URL); this request goes to ${target ?? 'an invalid URL'}`,
-			);
-		}
+		const refusal = refusalOf(requestOptions as unknown as Record<string, unknown>, check);
+		if (refusal) throw new Error(`The InboundFlow API key is sent only to ${check.baseUrl} (the credential's Base URL)${refusal}`);
+		const noRedirects = {
+			// helpers.httpRequest (our nodes, the credential test)
+			disableFollowRedirect: true,
+			maxRedirects: 0,
+			// the older request options (n8n's HTTP Request node)
+			followRedirect: false,
+			followAllRedirects: false,
+			// and should any of them be ignored, no key on another origin
+			sendCredentialsOnCrossOriginRedirect: false,
+		};
 		return {
 			...requestOptions,
+			...noRedirects,
 			headers: { ...requestOptions.headers, Authorization: `Bearer ${String(credentials.apiKey ?? '')}` },
 		};
 	}
@@ -76,8 +82,17 @@ export class InboundFlowApi implements ICredentialType {
 			baseURL: '={{$credentials.baseUrl || "https://api.inboundflow.app"}}',
 			url: '/v1/me',
 			method: 'GET',
+			disableFollowRedirect: true,
 		},
 		rules: [
+			// The credential test sends the key too: a redirect is refused, not followed.
+			...REDIRECT_STATUSES.map((status) => ({
+				type: 'responseCode' as const,
+				properties: {
+					value: status,
+					message: `InboundFlow answered /v1/me with a redirect (HTTP ${status}), which the credential test does not follow: the API key is sent only to the Base URL. If InboundFlow really moved, set the Base URL to its new https:// address.`,
+				},
+			})),
 			{
 				type: 'responseCode',
 				properties: {

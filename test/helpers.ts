@@ -343,3 +343,25 @@ export async function withEmulator(options: EmulatorOptions = {}): Promise<{
 export function json(output: INodeExecutionData[][] | null): IDataObject[] {
 	return (output?.[0] ?? []).map((item) => item.json);
 }
+
+// ---- The credential's guarantees for any node (security) ----
+
+/**
+ * n8n-core's own request helpers for a node holding the InboundFlow credential: what
+ * every node using it gets. `httpRequest` is httpRequestWithAuthentication (our nodes,
+ * the credential test), `request` the older requestWithAuthentication (n8n's HTTP
+ * Request node).
+ */
+export function credentialRequests(credentials: Credentials): {
+	httpRequest: (options: IHttpRequestOptions) => Promise<unknown>;
+	/** The older request options (`uri`, `followRedirect`, `rejectUnauthorized`, `proxy`…). */
+	request: (options: Record<string, unknown>) => Promise<unknown>;
+} {
+	const node = makeNode('inboundFlowTrigger', {}, credentials);
+	const context = new PollContext(makeWorkflow(node), node, additional(credentials), 'trigger', 'activate',
+		undefined, undefined, undefined, undefined, () => ({}), () => 60_000);
+	return {
+		httpRequest: async (options) => await context.helpers.httpRequestWithAuthentication.call(context, 'inboundFlowApi', options),
+		request: async (options) => await context.helpers.requestWithAuthentication.call(context, 'inboundFlowApi', options as never),
+	};
+}

@@ -9,7 +9,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { buildWebhook, FULL_KEY, startEmulator, type InboundFlowEmulator } from '../../emulator/server';
-import { freePort, N8n, n8nInstalls, outputOf, PACKAGE_NAME, startSink, type Sink } from './n8n';
+import { startCapture, type Capture } from '../capture';
+import { freePort, N8n, n8nInstalls, outputOf, PACKAGE_NAME, startSink, type ExecutionRun, type Sink } from './n8n';
 import {
 	APPOINTMENT_POLLING_ID,
 	appointmentPollingWorkflow,
@@ -35,13 +36,90 @@ import {
 const SECRET = 'whsec_e2e_secret_123';
 const WRONG_KEY = 'sk_test_revoked_00000000000';
 const POLLED = ['/v1/leads', '/v1/appointments'];
+/**
+ * The credential test's answer to a redirect, by n8n major version: n8n 1.x drops the
+ * HTTP response from the error before the credential's responseCode rules see it (its
+ * ExecutionBaseError re-declares `cause`), so it shows the request's own error.
+ */
+const REDIRECT_TEST_MESSAGE: Record<number, string> = {
+	2: 'InboundFlow answered /v1/me with a redirect (HTTP 302), which the credential test does not follow: the API key is sent only to the Base URL. If InboundFlow really moved, set the Base URL to its new https:// address.',
+	1: 'Request failed with status code 302',
+};
 
 jest.setTimeout(300_000);
+
+// ---- The credential's guarantees for other nodes (security) ----
+type Json = Record<string, unknown>;
+const REDIRECT_CREDENTIAL = { id: 'InbFlowCredRedir', name: 'InboundFlow redirecting' };
+const IMPOSTOR_CREDENTIAL = { id: 'InbFlowCredImpst', name: 'InboundFlow impostor' };
+const PREFIX_CREDENTIAL = { id: 'InbFlowCredPrefx', name: 'InboundFlow under a path' };
+const MAIN_CREDENTIAL = { id: CREDENTIAL_ID, name: 'InboundFlow account' };
+/** What the credential must refuse, or the answer n8n must not follow. */
+type Expect = 'redirect' | 'proxy' | 'tls' | 'outside' | 'ours';
+
+interface Hostile {
+	/** 127.0.0.2: another origin on a host that is not "localhost". */
+	other: Capture;
+	/** 127.0.0.1 on another port. */
+	sibling: Capture;
+	/** The redirecting Base URL: 302 to `sibling` for /sibling/…, else to `other`. */
+	redirector: Capture;
+	/** An https Base URL with an untrusted self-signed certificate. */
+	impostor: Capture;
+}
+
+/**
+ * Appends hostile probes to the HTTP Request workflow (one execution for all): n8n's
+ * HTTP Request node at every 4.x version this n8n ships, with the InboundFlow credential,
+ * following redirects from the Base URL (with "send credentials on cross-origin
+ * redirect" where the version has it), through a proxy, with "Ignore SSL Issues"; one
+ * request outside the Base URL's path; our node on the redirecting Base URL. Every probe
+ * continues on error, so each one's outcome is in the run.
+ */
+function withProbes(workflow: Json, versions: number[], emulatorUrl: string, hostile: Hostile): Array<{ name: string; expect: Expect }> {
+	const nodes = workflow.nodes as Json[];
+	const connections = workflow.connections as Json;
+	const probes: Array<{ name: string; expect: Expect }> = [];
+	const add = (name: string, type: string, typeVersion: number, parameters: Json, credential: { id: string; name: string }, expect: Expect) => {
+		const previous = nodes[nodes.length - 1].name as string;
+		nodes.push({
+			id: `5ec0f1a0-0000-4000-8000-${String(nodes.length).padStart(12, '0')}`,
+			name,
+			type,
+			typeVersion,
+			position: [nodes.length * 220, 300],
+			parameters,
+			credentials: { inboundFlowApi: credential },
+			onError: 'continueRegularOutput',
+			executeOnce: true,
+		});
+		connections[previous] = { main: [[{ node: name, type: 'main', index: 0 }]] };
+		probes.push({ name, expect });
+	};
+	const request = (version: number, name: string, url: string, credential: { id: string; name: string }, options: Json, expect: Expect) =>
+		add(`${name} ${version}`, 'n8n-nodes-base.httpRequest', version,
+			{ url, authentication: 'predefinedCredentialType', nodeCredentialType: 'inboundFlowApi', options }, credential, expect);
+	for (const v of versions) {
+		const follow = { redirect: { redirect: { followRedirects: true, maxRedirects: 5 } }, ...(v >= 4.4 ? { sendCredentialsOnCrossOriginRedirect: true } : {}) };
+		request(v, 'Redirect', `${hostile.redirector.url}/v1/me`, REDIRECT_CREDENTIAL, follow, 'redirect');
+		request(v, 'Redirect sibling', `${hostile.redirector.url}/sibling/v1/me`, REDIRECT_CREDENTIAL, follow, 'redirect');
+		request(v, 'Proxy', `${emulatorUrl}/v1/me`, MAIN_CREDENTIAL, { proxy: hostile.other.url }, 'proxy');
+		request(v, 'Ignore SSL', `${hostile.impostor.url}/v1/me`, IMPOSTOR_CREDENTIAL, { allowUnauthorizedCerts: true }, 'tls');
+	}
+	request(4.2, 'Outside path', `${emulatorUrl}/v1/me`, PREFIX_CREDENTIAL, {}, 'outside');
+	add('Ours redirected', `${PACKAGE_NAME}.inboundFlow`, 1, { resource: 'account', operation: 'get' }, REDIRECT_CREDENTIAL, 'ours');
+	return probes;
+}
 
 describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 	let emulator: InboundFlowEmulator;
 	let sink: Sink;
 	let n8n: N8n;
+	let hostile: Hostile;
+	let probes: Array<{ name: string; expect: Expect }>;
+	let httpRun: Promise<{ code: number; run?: ExecutionRun; stdout: string; stderr: string }> | undefined;
+	/** The HTTP Request workflow with the probes: executed once, by the first test that needs it. */
+	const runHttpRequests = async () => await (httpRun ??= n8n.execute(HTTP_REQUEST_ID));
 
 	/** Waits until every polling trigger has polled `count` more times (one poll per 10-s slot). */
 	async function pollCycles(count: number): Promise<void> {
@@ -70,12 +148,28 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 			seed: { calls: 12, contacts: 8, leads: 10, appointments: 6 },
 		});
 		sink = await startSink();
+		const other = await startCapture({ host: '127.0.0.2' });
+		const sibling = await startCapture();
+		hostile = {
+			other,
+			sibling,
+			redirector: await startCapture({ redirectTo: (path) => (path.startsWith('/sibling/') ? sibling.url : other.url) }),
+			impostor: await startCapture({ tls: true }),
+		};
 		n8n = await N8n.create({ bin });
-		await n8n.importCredentials(credentials(emulator.url, FULL_KEY, SECRET));
+		const credential = ({ id, name }: { id: string; name: string }, baseUrl: string) => ({ id, name, type: 'inboundFlowApi', data: { apiKey: FULL_KEY, baseUrl } });
+		await n8n.importCredentials([
+			...credentials(emulator.url, FULL_KEY, SECRET),
+			credential(REDIRECT_CREDENTIAL, hostile.redirector.url),
+			credential(IMPOSTOR_CREDENTIAL, hostile.impostor.url),
+			credential(PREFIX_CREDENTIAL, `${emulator.url}/inboundflow`),
+		]);
+		const httpRequests = httpRequestWorkflow(emulator.url, sink.url);
+		probes = withProbes(httpRequests, n8n.major >= 2 ? [4, 4.1, 4.2, 4.3, 4.4, 4.5] : [4, 4.1, 4.2, 4.3], emulator.url, hostile);
 		await n8n.importWorkflows([
 			operationsWorkflow(),
 			failingWorkflow(),
-			httpRequestWorkflow(emulator.url, sink.url),
+			httpRequests,
 			webhookWorkflow(sink.url),
 			appointmentPollingWorkflow(sink.url),
 			...EXAMPLES.map((file) => example(file, sink.url, true)),
@@ -85,6 +179,7 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 	afterAll(async () => {
 		await n8n?.stop();
 		await sink?.close();
+		for (const server of Object.values(hostile ?? {})) await server.close();
 		await emulator?.stop();
 		if (n8n) fs.rmSync(n8n.userFolder, { recursive: true, force: true });
 	});
@@ -132,14 +227,44 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 
 	it('lends the credential to n8n\'s HTTP Request node for the Base URL only', async () => {
 		emulator.clearLog();
-		const result = await n8n.execute(HTTP_REQUEST_ID);
+		const result = await runHttpRequests();
 		const run = result.run;
 		if (!run) throw new Error(`no run:\n${result.stdout.slice(-2000)}\n${result.stderr.slice(-2000)}`);
 		expect(JSON.stringify(outputOf(run, 'Me')[0])).toContain('becc3c5d-1755-420c-a3af-fe51ab2d04ca');
+		// Only "Me" reached the API: the probe outside the Base URL's path was refused.
 		expect(emulator.apiRequests({ path: '/v1/me' }).map((r) => r.status)).toEqual([200]);
 		const refused = JSON.stringify(outputOf(run, 'Elsewhere')[0]);
 		expect(refused).toContain(`The InboundFlow API key is sent only to ${emulator.url}`);
 		expect(result.stdout + result.stderr).not.toContain(FULL_KEY);
+	});
+
+	it('keeps the key from every other origin: n8n\'s HTTP Request node at every 4.x version following redirects, through a proxy, ignoring SSL issues, and our node', async () => {
+		const { run, stdout, stderr } = await runHttpRequests();
+		if (!run) throw new Error(`no run:\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`);
+		const { other, sibling, redirector, impostor } = hostile;
+		const sentOnlyTo = 'The InboundFlow API key is sent only to';
+		const wanted: Record<Expect, (text: string) => boolean> = {
+			redirect: (text) => /\b302\b/.test(text),
+			proxy: (text) => text.includes(`${sentOnlyTo} ${emulator.url} (the credential's Base URL), never through a proxy`),
+			tls: (text) => text.includes(`${sentOnlyTo} ${impostor.url} (the credential's Base URL), never with TLS certificate checks turned off`),
+			outside: (text) => text.includes(`${sentOnlyTo} ${emulator.url}/inboundflow (the credential's Base URL); this request goes to ${emulator.url}/v1/me`),
+			ours: (text) => text.includes(`with a redirect (HTTP 302) to ${other.url}, which the node does not follow`),
+		};
+		const outcomes = probes.map(({ name, expect: what }) => ({ name, what, text: JSON.stringify(outputOf(run, name)) }));
+		// Every probe that a capture answered (the key went there) or that failed otherwise, at once.
+		const wrong = outcomes
+			.filter(({ what, text }) => text.includes('"captured":true') || !wanted[what](text))
+			.map(({ name, text }) => `${name}: ${text.slice(0, 300)}`);
+		expect(wrong).toEqual([]);
+		// Every redirect probe reached the Base URL (with the key: it is the Base URL) once.
+		const redirects = outcomes.filter((o) => o.what === 'redirect' || o.what === 'ours').length;
+		expect(redirector.withSecret(FULL_KEY)).toHaveLength(redirects);
+		// No other server saw the key; the proxy and the impostor saw no request at all.
+		expect(other.withSecret(FULL_KEY)).toEqual([]);
+		expect(sibling.withSecret(FULL_KEY)).toEqual([]);
+		expect(other.seen.filter((s) => s.url.startsWith('http'))).toEqual([]);
+		expect(impostor.seen).toEqual([]);
+		expect(stdout + stderr).not.toContain(FULL_KEY);
 	});
 
 	describe('a running n8n', () => {
@@ -288,6 +413,31 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 			// The contact look-ups (the polling triggers keep polling meanwhile).
 			const lookups = emulator.requests.filter((r) => r.query.phone !== undefined);
 			expect(lookups.map((r) => r.query.phone).sort()).toEqual(['+14155550142', '+14155550143']);
+		});
+
+		it('the credential test refuses a redirect, names it, and sends the key to no other origin', async () => {
+			const { other, redirector } = hostile;
+			const before = redirector.seen.length;
+			const result = await n8n.testCredential({
+				id: CREDENTIAL_ID,
+				name: 'InboundFlow account',
+				type: 'inboundFlowApi',
+				data: { apiKey: FULL_KEY, baseUrl: redirector.url },
+			});
+			expect(result).toEqual({ status: 'Error', message: REDIRECT_TEST_MESSAGE[n8n.major >= 2 ? 2 : 1] });
+			expect(redirector.seen.slice(before).map((s) => s.url)).toEqual(['/v1/me']);
+			expect(other.withSecret(FULL_KEY)).toEqual([]);
+			// A Base URL with a query is refused before anything is sent.
+			emulator.clearLog();
+			const query = await n8n.testCredential({
+				id: CREDENTIAL_ID,
+				name: 'InboundFlow account',
+				type: 'inboundFlowApi',
+				data: { apiKey: FULL_KEY, baseUrl: `${emulator.url}/?region=eu` },
+			});
+			expect(query.status).toBe('Error');
+			expect(query.message).toContain(`Base URL: "${emulator.url}/?region=eu" must not contain a query ("?…")`);
+			expect(emulator.apiRequests({ path: '/v1/me' })).toEqual([]);
 		});
 
 		it('refuses a plain-http Base URL in the credential test without sending the key', async () => {

@@ -55,33 +55,49 @@ export function redact(text: string, secret: string | undefined): string {
 /**
  * Removes the secrets from every string of an error, however deep (message,
  * description, errorResponse, messages, context, cause…): n8n stores the whole error
- * with the execution. Returns the same error object.
+ * with the execution. Returns the same error object, or for a string the redacted
+ * string. Walks without recursion, so no depth is too deep, and visits each object once,
+ * so cycles end; binary buffers are not walked.
  */
 export function redactError<T>(error: T, secrets: Array<string | undefined>): T {
 	const list = secrets.filter((s): s is string => typeof s === 'string' && s.length >= 4);
 	if (list.length === 0) return error;
 	const clean = (text: string) => list.reduce((out, secret) => redact(out, secret), text);
-	const seen = new Set<unknown>();
-	const walk = (value: unknown, depth: number): unknown => {
-		if (typeof value === 'string') return clean(value);
-		if (typeof value !== 'object' || value === null || seen.has(value) || depth > 8) return value;
-		seen.add(value);
+	if (typeof error === 'string') return clean(error) as T;
+	const seen = new Set<object>();
+	const pending: object[] = [];
+	const visit = (value: unknown) => {
+		if (typeof value === 'object' && value !== null && !seen.has(value) && !ArrayBuffer.isView(value)) {
+			seen.add(value);
+			pending.push(value);
+		}
+	};
+	visit(error);
+	for (let value = pending.pop(); value !== undefined; value = pending.pop()) {
 		const record = value as Record<string, unknown>;
 		const keys = new Set([...Object.getOwnPropertyNames(record), ...(value instanceof Error ? ['message', 'stack'] : [])]);
 		for (const key of keys) {
 			const descriptor = Object.getOwnPropertyDescriptor(record, key);
-			if (descriptor && !descriptor.writable && !descriptor.set) continue;
 			try {
+				if (descriptor && !descriptor.writable && !descriptor.set) {
+					// read-only: replaced when it can be redefined, else left
+					if (!('value' in descriptor)) continue;
+					if (typeof descriptor.value !== 'string') visit(descriptor.value);
+					else if (descriptor.configurable) Object.defineProperty(record, key, { ...descriptor, value: clean(descriptor.value) });
+					continue;
+				}
 				const before = record[key];
-				const after = walk(before, depth + 1);
-				if (after !== before) record[key] = after;
+				if (typeof before === 'string') {
+					const after = clean(before);
+					if (after !== before) record[key] = after;
+				} else {
+					visit(before);
+				}
 			} catch {
-				// a read-only or throwing property: leave it
+				// a throwing property: leave it
 			}
 		}
-		return value;
-	};
-	walk(error, 0);
+	}
 	return error;
 }
 
