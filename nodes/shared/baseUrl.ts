@@ -71,15 +71,6 @@ export function checkBaseUrlText(value: unknown): BaseUrlCheck {
 	return { ok: true, baseUrl: `${url.origin}${prefix}`, origin: url.origin, prefix };
 }
 
-/** The origin a request goes to, from its url (absolute, or relative to baseURL). */
-export function requestOrigin(url: string | undefined, baseURL: string | undefined): string | undefined {
-	try {
-		return new URL(url ?? '', baseURL || undefined).origin;
-	} catch {
-		return undefined;
-	}
-}
-
 type Scope = { origin: string; prefix: string };
 
 /**
