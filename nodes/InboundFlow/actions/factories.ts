@@ -26,6 +26,8 @@ export function resourceProperties(resource: Resource): INodeProperties[] {
 				value: op.value,
 				action: op.action,
 				description: op.description,
+				// Per-operation exclusion from the AI tool variant of the node.
+				...('notForTools' in op && op.notForTools ? { displayOptions: { hide: { '@tool': [true] } } } : {}),
 			}),
 		),
 		default: firstOperation,
