@@ -284,13 +284,14 @@ export class RecordingStore {
 		let sent = 0;
 		const pump = () => {
 			for (;;) {
-				if (sent >= cut) {
-					res.socket?.destroy();
-					return;
-				}
 				const next = source.next();
 				if (next.done) {
 					res.end();
+					return;
+				}
+				if (sent + next.value.length > cut) {
+					// Half the body, then the connection closes.
+					res.write(next.value.subarray(0, cut - sent), () => res.socket?.destroy());
 					return;
 				}
 				sent += next.value.length;

@@ -147,12 +147,17 @@ function fileNameFor(callId: string, mimeType: string, url: URL, disposition: st
 
 class TooLargeError extends Error {}
 
-function tooLarge(node: INode, callId: string, maxBytes: number, what: string, itemIndex?: number): NodeOperationError {
-	return new NodeOperationError(
-		node,
-		`The recording of call "${callId}" ${what}, more than Max Size (${megabytes(maxBytes)})`,
-		{ itemIndex, description: 'Raise Options → Max Size (MB) to download larger recordings.' },
-	);
+/** Past Max Size: by its Content-Length (`size`), or while streaming (no size known). */
+function tooLarge(node: INode, callId: string, maxBytes: number, size: number | undefined, itemIndex?: number): NodeOperationError {
+	const limit = `Max Size (${megabytes(maxBytes)})`;
+	const message =
+		size === undefined
+			? `The recording of call "${callId}" is larger than ${limit}: the download was stopped there`
+			: `The recording of call "${callId}" is ${megabytes(size)}, more than ${limit}`;
+	return new NodeOperationError(node, message, {
+		itemIndex,
+		description: 'Raise Options → Max Size (MB) to download larger recordings.',
+	});
 }
 
 async function wait(ctx: DownloadContext, ms: number): Promise<void> {
@@ -330,7 +335,7 @@ async function download(
 		const length = Number(header(headers, 'content-length'));
 		if (Number.isFinite(length) && length > maxBytes) {
 			discard(hop.body);
-			throw tooLarge(node, callId, maxBytes, `is ${megabytes(length)}`, itemIndex);
+			throw tooLarge(node, callId, maxBytes, length, itemIndex);
 		}
 		const mimeType = mimeTypeOf(header(headers, 'content-type'));
 		const fileName = fileNameFor(callId, mimeType, url, header(headers, 'content-disposition'));
@@ -360,7 +365,7 @@ async function download(
 		} catch (error) {
 			source.destroy();
 			if (overLimit) {
-				throw tooLarge(node, callId, maxBytes, `is larger than that: stopped after ${megabytes(maxBytes)}`, itemIndex);
+				throw tooLarge(node, callId, maxBytes, undefined, itemIndex);
 			}
 			if (dropped || connectionErrorCode(error) !== undefined) {
 				if (retries < settings.maxRetries) {
