@@ -90,6 +90,13 @@ function* chunks(block: Buffer, size: number): Generator<Buffer> {
 	}
 }
 
+/** SHA-256 (hex) of the recording the emulator serves for a call at a size. */
+export function recordingChecksum(callId: string, size: number): string {
+	const hash = createHash('sha256');
+	for (const chunk of chunks(blockFor(callId), size)) hash.update(chunk);
+	return hash.digest('hex');
+}
+
 export class RecordingStore {
 	requests: RecordingRequest[] = [];
 	faults: RecordingFault[] = [];
