@@ -269,3 +269,22 @@ describe('clear answers', () => {
 		expect(sha256(bytesOf(second.binary!.data))).toBe(emulator.recordings.checksum(call.id));
 	});
 });
+
+describe('the AI tool variant', () => {
+	it('offers every Call operation but Download Recording (agents cannot use a file)', async () => {
+		const { NodeHelpers } = await import('n8n-workflow');
+		const { InboundFlow } = await import('../nodes/InboundFlow/InboundFlow.node');
+		const description = new InboundFlow().description;
+		const offered = (name: string) =>
+			description.properties
+				.filter((p) => p.name === 'operation')
+				.filter((p) => NodeHelpers.displayParameter({ resource: 'call' }, p, null, { ...description, name }))
+				.flatMap((p) => (p.options ?? []).map((o) => ('value' in o ? o.value : '')));
+		expect(offered('inboundFlow')).toEqual(['getAll', 'get', 'downloadRecording']);
+		expect(offered('inboundFlowTool')).toEqual(['getAll', 'get']);
+		const action = description.properties
+			.find((p) => p.name === 'operation' && (p.options ?? []).some((o) => 'value' in o && o.value === 'downloadRecording'))!
+			.options!.find((o) => 'value' in o && o.value === 'downloadRecording') as { action: string };
+		expect(action.action).toMatch(/returns an audio file/);
+	});
+});
