@@ -249,6 +249,31 @@ describe('clear answers', () => {
 		);
 	});
 
+	it('a connection that keeps dropping mid-body ends in a clear error after the retries', async () => {
+		emulator.configure({ recordingUrl: 'storage' });
+		emulator.recordings.inject({ origin: 'storage', kind: 'dropMidBody', times: 10 });
+		const error = await failure(download());
+		expect(error.message).toBe(
+			`Could not download the recording of call "${call.id}": the connection to ${emulator.recordings.storageUrl} dropped during the download, after 5 attempts`,
+		);
+		expect(emulator.recordings.requests).toHaveLength(5);
+	});
+
+	it('two executions at once, twenty recordings each across both origins, every file intact', async () => {
+		emulator.configure({ recordingUrl: 'api', recordingRedirect: true, recordingChunkDelayMs: 1, recordingBytes: 4 * 64 * 1024 });
+		const calls = Array.from({ length: 40 }, () => emulator.add('calls', { status: 'completed' }));
+		const runOne = (list: StoredRecord[]) =>
+			executeNode(download({}, '={{ $json.id }}'), { credentials, items: list.map((c) => ({ id: c.id })) });
+		const outputs = await Promise.all([runOne(calls.slice(0, 20)), runOne(calls.slice(20))]);
+		const items = outputs.flatMap((o) => o[0]);
+		expect(items.map((item) => item.json.id)).toEqual(calls.map((c) => c.id));
+		for (const item of items) {
+			expect(sha256(bytesOf(item.binary!.data))).toBe(emulator.recordings.checksum(String(item.json.id)));
+		}
+		expect(emulator.recordings.requests.filter((r) => r.origin === 'storage' && r.authorization !== undefined)).toEqual([]);
+		expect(emulator.recordings.requests).toHaveLength(80);
+	});
+
 	it('a call ID that is not a UUID is refused before any request', async () => {
 		const error = await failure(download({}, 'not-an-id'));
 		expect(error.message).toContain('Call ID: "not-an-id" is not a valid InboundFlow ID');
