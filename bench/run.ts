@@ -13,6 +13,7 @@ import { N8n, outputOf } from '../test/e2e/n8n';
 import { CREDENTIAL_ID, credentials as e2eCredentials } from '../test/e2e/workflows';
 import { executeNode, poll, type Credentials } from '../test/helpers';
 import { queueBench } from './queue';
+import { recordingBench } from './recordings';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
@@ -342,11 +343,15 @@ async function main(): Promise<void> {
 	say('\nPolling…');
 	const c = await polling();
 	say(table(c));
+	// Call recordings (issue 25): a 100 MB download, per binary data mode.
+	say('\nCall → Download Recording, 100 MB, vs a bare fetch to a file (peaks above the start)…');
+	const recordings = process.env.BENCH_RECORDINGS === '0' ? [] : await recordingBench();
+	say(table(recordings));
 	const d = soak();
 	say(d.length ? `\nPolling trigger soak in a real n8n (from the last npm test)…\n${table(d)}` : '\n(no soak figures: run npm test first)');
 	say('');
 	const queue = process.env.BENCH_QUEUE === '0' ? undefined : await queueBench(say);
-	const results = { date: new Date().toISOString(), node: process.version, unlimited: a, rateLimited: b, polling: c, soak: d, queue };
+	const results = { date: new Date().toISOString(), node: process.version, unlimited: a, rateLimited: b, polling: c, soak: d, queue, recordings };
 	const dir = path.join(ROOT, 'bench', 'results');
 	fs.mkdirSync(dir, { recursive: true });
 	fs.writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);

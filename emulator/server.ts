@@ -19,10 +19,11 @@ import {
 	type SeedCounts,
 	type StoredRecord,
 } from './data';
+import { DEFAULT_RECORDING_CONFIG, RecordingStore, type RecordingConfig } from './recordings';
 
 export type ErrorShape = 'nested' | 'message' | 'string' | 'text' | 'empty';
 
-export interface EmulatorConfig {
+export interface EmulatorConfig extends RecordingConfig {
 	/** `exclusive`: since returns created_at > since; `inclusive`: >=. */
 	sinceMode: 'exclusive' | 'inclusive';
 	/** Page order of list endpoints. */
@@ -69,6 +70,8 @@ export const DEFAULT_CONFIG: EmulatorConfig = {
 	timestampFormat: 'millis',
 	retryAfter: 'seconds',
 	duplicatePhone: 'allow',
+	// Call recordings: emulator/recordings.ts.
+	...DEFAULT_RECORDING_CONFIG,
 };
 
 export interface Fault {
@@ -229,12 +232,18 @@ export class InboundFlowEmulator {
 	private logRequests: boolean;
 	private cursorsValidFrom = 0;
 	url = '';
+	/** Call recordings on this origin and on a second (storage) origin: emulator/recordings.ts. */
+	readonly recordings: RecordingStore;
 
 	constructor(private options: EmulatorOptions = {}) {
 		this.config = { ...DEFAULT_CONFIG, ...options.config };
 		this.keys = options.keys ?? TEST_KEYS;
 		this.records = seedRecords(options.seed ?? {}, options.seedValue);
 		this.logRequests = options.logRequests ?? true;
+		this.recordings = new RecordingStore(
+			(id) => this.records.calls.find((r) => r.id === id),
+			() => this.config,
+		);
 		this.server = http.createServer((req, res) => {
 			this.handle(req, res).catch((error: unknown) => {
 				if (!res.headersSent) {
@@ -256,12 +265,14 @@ export class InboundFlowEmulator {
 		);
 		const { port } = this.server.address() as AddressInfo;
 		this.url = `http://127.0.0.1:${port}`;
+		await this.recordings.start();
 		return this.url;
 	}
 
 	async stop(): Promise<void> {
 		for (const socket of this.sockets) socket.destroy();
 		await new Promise<void>((resolve) => this.server.close(() => resolve()));
+		await this.recordings.stop();
 	}
 
 	/** Sets switches; resets the rate-limit windows. */
@@ -305,6 +316,7 @@ export class InboundFlowEmulator {
 		this.windows.clear();
 		this.cursorsValidFrom = 0;
 		this.config = { ...DEFAULT_CONFIG, ...this.options.config };
+		this.recordings.reset();
 	}
 
 	private sortedRecords(resource: Resource): StoredRecord[] {
@@ -422,6 +434,16 @@ export class InboundFlowEmulator {
 			return;
 		}
 
+		// A call's recording: audio, not JSON (emulator/recordings.ts).
+		const recording = method === 'GET' ? /^\/v1\/calls\/([^/]+)\/recording$/.exec(url.pathname) : null;
+		if (recording) {
+			if (!apiKey.scopes.includes('calls:read')) {
+				return fail(new HttpError(403, 'This API key is missing the required scope: calls:read', 'insufficient_scope'), rate.headers);
+			}
+			res.on('finish', () => (entry.status = res.statusCode));
+			return this.recordings.serveApi(req, decodeURIComponent(recording[1]), res, { ...rate.headers, 'x-request-id': requestId });
+		}
+
 		try {
 			const { status, body } = this.route(method, url, raw, apiKey, requestId, fault);
 			if (fault?.kind === 'applyThenDrop') {
@@ -448,6 +470,9 @@ export class InboundFlowEmulator {
 
 	/** A record as the API writes it (timestamps in the configured format). */
 	private render(record: Record<string, Json>): Record<string, Json> {
+		// A call's recording_url by the recording switches (emulator/recordings.ts).
+		const recordingUrl = 'recording_url' in record ? this.recordings.urlFor(record as StoredRecord, this.url) : undefined;
+		if (recordingUrl !== undefined) record = { ...record, recording_url: recordingUrl };
 		if (this.config.timestampFormat === 'millis') return record;
 		const out: Record<string, Json> = { ...record };
 		for (const key of Object.keys(out)) {

@@ -4,9 +4,14 @@
 // workflow, the credential test through the editor's REST API, the node in the editor's
 // node list, the polling trigger and the webhook trigger active in a running instance,
 // the example workflows imported and active.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+import { DEFAULT_RECORDING_CONFIG, recordingChecksum } from '../../emulator/recordings';
 
 import { buildWebhook, FULL_KEY, startEmulator, type InboundFlowEmulator } from '../../emulator/server';
 import { startCapture, type Capture } from '../capture';
@@ -32,6 +37,7 @@ import {
 	WEBHOOK_WORKFLOW_ID,
 	webhookWorkflow,
 } from './workflows';
+import { RECORDINGS_ID, recordingsWorkflow } from './workflows';
 
 const SECRET = 'whsec_e2e_secret_123';
 const WRONG_KEY = 'sk_test_revoked_00000000000';
@@ -222,6 +228,48 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 			expect(output).toContain('Call not found (key [redacted])');
 			expect(output).toMatch(/request ID req_[0-9a-f]{12}/);
 			expect(output).not.toContain(FULL_KEY);
+		});
+
+		// Call recordings (issue 25): one execution downloads a call's recording under three
+		// settings of the emulator's switches and saves each file with Read/Write Files from
+		// Disk; n8n 2.x stores binary data on disk (filesystem mode), 1.x in memory.
+		it('saves call recordings to disk byte for byte; the key goes to the API origin only', async () => {
+			const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inboundflow-recordings-'));
+			const call = emulator.add('calls', { status: 'completed' });
+			const large = 2_500_000;
+			const variants = [
+				{ name: 'api', config: { recordingUrl: 'api', recordingRedirect: false } },
+				{
+					name: 'storage',
+					config: { recordingUrl: 'storage', recordingFileName: 'from-storage.mp3', recordingContentLength: false },
+				},
+				{
+					name: 'redirect',
+					config: { recordingUrl: 'api', recordingRedirect: true, recordingFileName: null, recordingBytes: large },
+				},
+			];
+			// n8n 2.x lets Read/Write Files from Disk write only below N8N_RESTRICT_FILE_ACCESS_TO.
+			n8n.extraEnv.N8N_RESTRICT_FILE_ACCESS_TO = dir;
+			emulator.recordings.requests = [];
+			try {
+				await n8n.importWorkflows([recordingsWorkflow(emulator.url, call.id, dir, variants)]);
+				const result = await n8n.execute(RECORDINGS_ID);
+				if (result.code !== 0) throw new Error(`the recordings workflow failed:\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`);
+				const sha = (file: string) => createHash('sha256').update(fs.readFileSync(path.join(dir, file))).digest('hex');
+				const small = DEFAULT_RECORDING_CONFIG.recordingBytes;
+				expect(fs.readdirSync(dir).sort()).toEqual([`api-call-${call.id}.mp3`, `redirect-call-${call.id}.mp3`, 'storage-from-storage.mp3']);
+				expect(sha(`api-call-${call.id}.mp3`)).toBe(recordingChecksum(call.id, small));
+				expect(sha('storage-from-storage.mp3')).toBe(recordingChecksum(call.id, small));
+				expect(sha(`redirect-call-${call.id}.mp3`)).toBe(recordingChecksum(call.id, large));
+				// The capture: the API origin got the key, the storage origin never did.
+				const seen = emulator.recordings.requests.map((r) => `${r.origin} ${r.status} ${r.authorization === undefined ? 'no key' : r.authorization === `Bearer ${FULL_KEY}` ? 'key' : 'other'}`);
+				expect(seen).toEqual(['api 200 key', 'storage 200 no key', 'api 302 key', 'storage 200 no key']);
+				expect(result.stdout + result.stderr).not.toContain(FULL_KEY);
+			} finally {
+				delete n8n.extraEnv.N8N_RESTRICT_FILE_ACCESS_TO;
+				emulator.configure(DEFAULT_RECORDING_CONFIG);
+				fs.rmSync(dir, { recursive: true, force: true });
+			}
 		});
 	});
 

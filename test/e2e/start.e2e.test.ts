@@ -4,11 +4,13 @@
 // busy port; a second start keeps a user's edits to the examples; a busy port is
 // reported in one line.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+import { DEFAULT_RECORDING_CONFIG, recordingChecksum } from '../../emulator/recordings';
 import { freePort, N8n, PACKAGE_ROOT } from './n8n';
 import { EXAMPLE_IDS, EXAMPLES } from './workflows';
 
@@ -170,7 +172,7 @@ describe('npm start', () => {
 		const started = launch(['scripts/run.mjs', 'start']);
 		await waitFor(started, /^Ready\./m, 400_000);
 		const output = started.output();
-		for (const phase of ['Importing the InboundFlow credentials…', 'Importing 3 example workflows…', 'Starting n8n']) {
+		for (const phase of ['Importing the InboundFlow credentials…', `Importing ${EXAMPLES.length} example workflows…`, 'Starting n8n']) {
 			expect(output).toContain(phase);
 		}
 		expect(output).toContain('(first visit: create the owner account)');
@@ -182,6 +184,19 @@ describe('npm start', () => {
 		expect(importFilesIn(userFolder)).toEqual([]);
 		// The appointment example is active: the demo feed's delivery became a Slack message, on one line.
 		await waitFor(started, /^ {2}→ Slack {2}New appointment: .+ – .+, .+\d\d:\d\d$/m, 60_000);
+		// The recording example saved the recording of a completed call the demo feed added,
+		// byte for byte (issue 25).
+		const recordings = path.join(userFolder, 'recordings');
+		const deadline = Date.now() + 100_000;
+		let saved: string[] = [];
+		while (saved.length === 0 && Date.now() < deadline) {
+			await new Promise((r) => setTimeout(r, 1000));
+			saved = fs.existsSync(recordings) ? fs.readdirSync(recordings).filter((f) => /^call-[0-9a-f-]{36}\.mp3$/.test(f)) : [];
+		}
+		expect(saved.length).toBeGreaterThan(0);
+		const id = saved[0].slice(5, 41);
+		const bytes = fs.readFileSync(path.join(recordings, saved[0]));
+		expect(createHash('sha256').update(bytes).digest('hex')).toBe(recordingChecksum(id, DEFAULT_RECORDING_CONFIG.recordingBytes));
 
 		// An owner account, as on a first visit.
 		const setup = await fetch(`http://127.0.0.1:${ports.n8n}/rest/owner/setup`, {
@@ -207,8 +222,8 @@ describe('npm start', () => {
 		await new Promise((r) => setTimeout(r, 5000));
 		const output = started.output();
 		expect(output).not.toMatch(/^ {2}→ CRM {4}/m);
-		expect(output).toContain('Example workflows already in n8n were left as they are (3 of 3).');
-		expect(output).not.toContain('Importing 3 example workflows');
+		expect(output).toContain(`Example workflows already in n8n were left as they are (${EXAMPLES.length} of ${EXAMPLES.length}).`);
+		expect(output).not.toContain(`Importing ${EXAMPLES.length} example workflows`);
 		expect(output).not.toContain('first visit');
 		expect(importFilesIn(userFolder)).toEqual([]);
 		await stopAndCheck(started, 'SIGHUP');

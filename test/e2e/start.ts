@@ -263,10 +263,15 @@ async function main(): Promise<void> {
 	for (const [i, port] of [emulatorPort, sinkPort, n8nPort].entries()) await checkPort(PORTS[i], port);
 
 	emulator = await startEmulator({ port: emulatorPort, seed: { calls: 40, contacts: 25, leads: 20, appointments: 15 } });
+	// Recordings on the API origin, which redirects to a storage origin (issue 25).
+	emulator.configure({ recordingUrl: 'api', recordingRedirect: true });
 	sink = await startSink(sinkPort);
 	const userFolder =
 		process.env.INBOUNDFLOW_N8N_USER_FOLDER ?? path.join(os.homedir(), '.cache', 'n8n-nodes-inboundflow', 'start-n8n');
-	n8n = await N8n.create({ port: n8nPort, userFolder });
+	// The recording example saves files here; n8n 2.x lets it write only below this folder.
+	const recordingsDir = path.join(userFolder, 'recordings');
+	fs.mkdirSync(recordingsDir, { recursive: true });
+	n8n = await N8n.create({ port: n8nPort, userFolder, env: { N8N_RESTRICT_FILE_ACCESS_TO: recordingsDir } });
 	pinSeedTimes(emulator.records, userFolder);
 	removeLeftoverImportFiles(userFolder);
 	say(`n8n user folder: ${userFolder} (set INBOUNDFLOW_N8N_USER_FOLDER to use another)`);
@@ -280,7 +285,7 @@ async function main(): Promise<void> {
 			return new Set((await cli(['list:workflow', '--onlyId'])).split(/\s+/).filter(Boolean));
 		})(),
 	);
-	const workflows = EXAMPLES.map((file) => ({ file, workflow: example(file, sink!.url) }));
+	const workflows = EXAMPLES.map((file) => ({ file, workflow: example(file, sink!.url, { recordingsDir }) }));
 	const missing = workflows.filter(({ workflow }) => !present.has(String(workflow.id)));
 	if (missing.length > 0) {
 		await withProgress(
@@ -317,6 +322,7 @@ async function main(): Promise<void> {
 		['', ''],
 		['Active workflows', '"new lead → CRM contact" (polls every minute)'],
 		['', '"appointment booked → Slack message" (webhook)'],
+		['', `"call completed → recording saved as a file" (polls every minute; files in ${recordingsDir})`],
 		['Inactive', '"daily digest by an AI Agent": needs your chat model credential'],
 		['', '(open it, pick a credential in "Chat Model", then activate)'],
 		['Demo feed', feed ? `a new lead and a booked appointment every ${Math.round(FEED_INTERVAL_MS / 1000)} s` : 'off'],

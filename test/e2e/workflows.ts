@@ -35,7 +35,12 @@ export interface ExampleOptions {
 	 * (which starts only at a manual trigger) runs the workflow.
 	 */
 	manualStart?: boolean;
+	/** The folder the recording example saves files to (instead of EXAMPLE_RECORDINGS_DIR). */
+	recordingsDir?: string;
 }
+
+/** Where the recording example saves files as shipped (n8n's Docker image lets it write there). */
+export const EXAMPLE_RECORDINGS_DIR = '/home/node/.n8n-files/inboundflow-recordings';
 
 /**
  * An example workflow from examples/, with its sink URL pointed at `sinkUrl`, and
@@ -44,7 +49,9 @@ export interface ExampleOptions {
  */
 export function example(file: string, sinkUrl: string, options: boolean | ExampleOptions = false): Json {
 	const { fastPolling = false, manualStart = false } = typeof options === 'boolean' ? { fastPolling: options } : options;
-	const text = fs.readFileSync(path.join(PACKAGE_ROOT, 'examples', file), 'utf8');
+	let text = fs.readFileSync(path.join(PACKAGE_ROOT, 'examples', file), 'utf8');
+	const recordingsDir = typeof options === 'object' ? options.recordingsDir : undefined;
+	if (recordingsDir) text = text.split(EXAMPLE_RECORDINGS_DIR).join(recordingsDir);
 	const workflow = JSON.parse(text.split(EXAMPLE_SINK).join(sinkUrl)) as {
 		nodes: Array<{ type: string; typeVersion: number; parameters: Json }>;
 	};
@@ -60,14 +67,21 @@ export function example(file: string, sinkUrl: string, options: boolean | Exampl
 }
 
 /** The example workflows, in examples/. */
-export const EXAMPLES = ['new-lead-to-crm.json', 'appointment-booked-to-slack.json', 'daily-digest-agent.json'];
+export const EXAMPLES = [
+	'new-lead-to-crm.json',
+	'appointment-booked-to-slack.json',
+	'daily-digest-agent.json',
+	// Issue 25: call completed → recording saved as a file.
+	'call-recording-to-disk.json',
+];
 /** Examples `npm start` activates; the others it imports inactive. */
-export const ACTIVE_EXAMPLES = ['new-lead-to-crm.json', 'appointment-booked-to-slack.json'];
+export const ACTIVE_EXAMPLES = ['new-lead-to-crm.json', 'appointment-booked-to-slack.json', 'call-recording-to-disk.json'];
 /** Workflow ids of the examples (in their files). */
 export const EXAMPLE_IDS = {
 	newLead: 'InbFlowExLead001',
 	appointmentBooked: 'InbFlowExAppt001',
 	dailyDigest: 'InbFlowExDgst001',
+	callRecording: 'InbFlowExRec0001',
 } as const;
 /** Webhook id of the "appointment booked" example: its URL is /webhook/<id>/inboundflow. */
 export const EXAMPLE_WEBHOOK_ID = '3c9a7e21-6b4d-4f0a-9e8c-2d5b1a7f4c30';
@@ -365,4 +379,54 @@ export function pollingToSinkWorkflow(options: {
 			{ typeVersion: 4.2 },
 		),
 	]);
+}
+
+// Call recordings (issue 25): download a recording, save it with n8n's Read/Write Files
+// from Disk node.
+
+export const RECORDINGS_ID = 'InbFlowE2eRec001';
+
+/** A variant of where and how the emulator serves recordings (its switches). */
+export interface RecordingVariant {
+	name: string;
+	config: Json;
+}
+
+/**
+ * For each variant in turn: set the emulator's recording switches (its admin route), then
+ * download the recording of `callId` and write it to `<dir>/<variant>-<file name>`.
+ */
+export function recordingsWorkflow(emulatorUrl: string, callId: string, dir: string, variants: RecordingVariant[]): Json {
+	const nodes: Json[] = [manual()];
+	for (const variant of variants) {
+		nodes.push(
+			node(
+				`Configure ${variant.name}`,
+				'n8n-nodes-base.httpRequest',
+				{
+					method: 'POST',
+					url: `${emulatorUrl}/__admin/config`,
+					sendBody: true,
+					specifyBody: 'json',
+					jsonBody: JSON.stringify(variant.config),
+					options: {},
+				},
+				{ typeVersion: 4.2 },
+			),
+			inboundFlow(`Download ${variant.name}`, {
+				resource: 'call',
+				operation: 'downloadRecording',
+				callId,
+				binaryPropertyName: 'audio',
+				options: {},
+			}),
+			node(
+				`Save ${variant.name}`,
+				'n8n-nodes-base.readWriteFile',
+				{ operation: 'write', fileName: `=${dir}/${variant.name}-{{ $binary.audio.fileName }}`, dataPropertyName: 'audio', options: {} },
+				{ typeVersion: 1 },
+			),
+		);
+	}
+	return chain(RECORDINGS_ID, 'InboundFlow e2e: recordings saved to disk', nodes);
 }

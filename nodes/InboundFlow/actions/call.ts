@@ -1,9 +1,12 @@
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
-import { CALL_STATUSES, statusFilter } from '../../shared/descriptions';
-import { getManyOperation, getOperation, pick } from './factories';
-import { createdAfterFilter, phoneField, simplifyField } from './fields';
-import type { Resource } from './types';
+import { CALL_STATUSES, optionsCollection, statusFilter } from '../../shared/descriptions';
+import { binaryPropertyField, callWithRecording, checkRecordingSettings, recordingOptions } from '../../shared/recording';
+import { apiRequest } from '../../shared/transport';
+import { asRecord, getManyOperation, getOperation, pick } from './factories';
+import { createdAfterFilter, idField, phoneField, simplifyField } from './fields';
+import type { FileOperation, Resource } from './types';
+import { collection, requireUuid } from './validation';
 
 const simplifyCall = pick([
 	'id',
@@ -28,6 +31,39 @@ function callOutput(this: IExecuteFunctions, record: IDataObject, i: number): ID
 	}
 	return (this.getNodeParameter('simplify', i, false) as boolean) ? [simplifyCall(record)] : [record];
 }
+
+// Call → Download Recording: the call's fields and its audio as a file (nodes/shared/recording.ts).
+const downloadRecordingOperation: FileOperation = {
+	value: 'downloadRecording',
+	name: 'Download Recording',
+	action: 'Download the recording of a call (returns an audio file as binary data, not text)',
+	description: 'Download the audio recording of a call as a file, with the call’s fields',
+	notForTools: true,
+	properties: [
+		idField('Call ID', 'callId', '07f51470-ef1d-421c-a847-36e98732bb9b'),
+		binaryPropertyField,
+		optionsCollection(recordingOptions),
+	],
+	async executeItems(this: IExecuteFunctions, i: number) {
+		const node = this.getNode();
+		const id = requireUuid(node, 'Call ID', this.getNodeParameter('callId', i), i);
+		const settings = checkRecordingSettings(
+			this,
+			{ ...collection(this, 'options', i), binaryPropertyName: this.getNodeParameter('binaryPropertyName', i, 'data') },
+			i,
+		);
+		const response = await apiRequest.call(this, {
+			method: 'GET',
+			path: `/v1/calls/${encodeURIComponent(id)}`,
+			scope: 'calls:read',
+			action: 'get a call',
+			notFound: { what: 'Call', id },
+			itemIndex: i,
+		});
+		const item = await callWithRecording.call(this, asRecord(response.data), settings, i);
+		return item ? [item] : [];
+	},
+};
 
 export const callResource: Resource = {
 	value: 'call',
@@ -67,5 +103,6 @@ export const callResource: Resource = {
 			],
 			output: callOutput,
 		}),
+		downloadRecordingOperation,
 	],
 };

@@ -31,10 +31,29 @@ export function resourceProperties(resource: Resource): INodeProperties[] {
 		default: firstOperation,
 	};
 	return [
-		selector,
+		...toolSelectors(selector, resource),
 		...operations.flatMap((op) =>
 			updateDisplayOptions({ show: { resource: [resource.value], operation: [op.value] } }, op.properties),
 		),
+	];
+}
+
+/**
+ * The selector, split in two when some operations are not for AI agents (files): the AI
+ * tool variant of the node (`@tool`) gets a selector without them.
+ */
+function toolSelectors(selector: INodeProperties, resource: Resource): INodeProperties[] {
+	const forTools = resource.operations.filter((op) => !('notForTools' in op && op.notForTools));
+	if (forTools.length === resource.operations.length || forTools.length === 0) return [selector];
+	const show = selector.displayOptions?.show ?? {};
+	return [
+		{ ...selector, displayOptions: { show: { ...show, '@tool': [false] } } },
+		{
+			...selector,
+			displayOptions: { show: { ...show, '@tool': [true] } },
+			options: (selector.options ?? []).filter((o) => forTools.some((op) => 'value' in o && op.value === o.value)),
+			default: forTools[0].value,
+		},
 	];
 }
 

@@ -26,6 +26,10 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 					itemIndex: i,
 				});
 			}
+			if ('executeItems' in operation) {
+				for (const item of await operation.executeItems.call(this, i)) output.push({ ...item, pairedItem: { item: i } });
+				continue;
+			}
 			const records: IDataObject[] = await operation.execute.call(this, i);
 			// Items built directly (not returnJsonArray + constructExecutionMetaData): a
 			// Return All of 100,000 records then holds no intermediate copies.

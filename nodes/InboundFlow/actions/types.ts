@@ -1,5 +1,5 @@
 // What a resource and an operation of the action node are.
-import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
 export interface Operation {
 	value: string;
@@ -10,8 +10,15 @@ export interface Operation {
 	execute(this: IExecuteFunctions, itemIndex: number): Promise<IDataObject[]>;
 }
 
+/** An operation whose output carries files: whole items (json and binary); the router adds pairedItem. */
+export interface FileOperation extends Omit<Operation, 'execute'> {
+	executeItems(this: IExecuteFunctions, itemIndex: number): Promise<INodeExecutionData[]>;
+	/** Hidden in the AI tool variant of the node (an agent cannot use a file). */
+	notForTools?: boolean;
+}
+
 export interface Resource {
 	value: string;
 	name: string;
-	operations: Operation[];
+	operations: Array<Operation | FileOperation>;
 }
