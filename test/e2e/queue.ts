@@ -46,7 +46,7 @@ export class N8nProcess {
 		return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
 	}
 
-	async start(timeoutMs = 180_000): Promise<void> {
+	async start(timeoutMs = 420_000): Promise<void> {
 		if (this.running) return;
 		const started = Date.now();
 		const child = spawn(this.bin, this.args, { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -956,7 +956,9 @@ export async function runDedupScenario(
 				for (const id of ids) await waitForDelivery(sink, target.sinkPath, id, 30_000);
 				await sleep(1000);
 				const saved = JSON.stringify((await options.rest.workflow(target.workflowId)).staticData ?? {});
-				const savedBeforeRedelivery = `${ids.filter((id) => saved.includes(id)).length}/${ids.length}`;
+				const found = ids.filter((id) => saved.includes(id)).length;
+				// A trigger that saves fingerprints instead of ids cannot be read this way.
+				const savedBeforeRedelivery = found > 0 || target.setup !== 'trigger' ? `${found}/${ids.length}` : `not readable (no id in ${saved.length} characters)`;
 				for (const pair of pairs) {
 					for (const [p, id] of pair.entries()) await send(p + 1, signedDelivery(secret, id));
 				}
