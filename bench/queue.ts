@@ -9,7 +9,8 @@
 //      processors: sent, 2xx, ran, lost, duplicated, per second, p50/p99; then each
 //      webhook processor stopped with SIGTERM after a burst through each node (time to exit).
 //      BENCH_QUEUE_LOAD (deliveries per run, default 1000), BENCH_QUEUE_LOAD_CONCURRENCY
-//      (default "10,25"), BENCH_QUEUE_ONLY=load skips 1 and 2.
+//      (default "10,25"), BENCH_QUEUE_STOP_BURST (default BENCH_QUEUE_LOAD), BENCH_QUEUE_ONLY=load
+//      skips 1 and 2.
 // Runs on its own too: node build/bench/queue.js (INBOUNDFLOW_N8N_BIN set).
 import type { IDataObject } from 'n8n-workflow';
 
@@ -45,6 +46,7 @@ const SECRET = 'whsec_queue_bench_secret_1';
 const LOAD = Number(process.env.BENCH_QUEUE_LOAD ?? 1000);
 const LOAD_CONCURRENCY = (process.env.BENCH_QUEUE_LOAD_CONCURRENCY ?? '10,25').split(',').map(Number);
 const ONLY_LOAD = process.env.BENCH_QUEUE_ONLY === 'load';
+const STOP_BURST = Number(process.env.BENCH_QUEUE_STOP_BURST ?? LOAD);
 
 export interface QueueBench {
 	returnAll: IDataObject[];
@@ -176,9 +178,9 @@ async function loadTable(
 	say('\nQueue mode: SIGTERM to a webhook processor right after a burst through it…');
 	const sigterm: IDataObject[] = [];
 	for (const [i, node] of [[0, 'ours'], [1, 'n8n']] as const) {
-		const burst = await webhookLoad(targets[node], { processors: [processors[i]], sink, secret: SECRET, count: LOAD, concurrency: 25 });
+		const burst = await webhookLoad(targets[node], { processors: [processors[i]], sink, secret: SECRET, count: STOP_BURST, concurrency: 25 });
 		const stop = await stopTimed(cluster.webhooks[i], 60_000);
-		sigterm.push({ burst: `${LOAD} deliveries through ${LOAD_NODES[node]}, 25 in flight`, ran: burst.ran, ...stop });
+		sigterm.push({ burst: `${STOP_BURST} deliveries through ${LOAD_NODES[node]}, 25 in flight`, '2xx': burst['2xx'], ran: burst.ran, lost: burst.lost, ...stop });
 	}
 	say(markdownTable(sigterm as Array<Record<string, unknown>>));
 	await Promise.all(cluster.webhooks.map((w) => w.start()));

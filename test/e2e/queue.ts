@@ -1235,6 +1235,8 @@ export interface StopFigures {
 	activeExecutionsWaitedFor: number;
 	/** n8n gave up waiting (its N8N_GRACEFUL_SHUTDOWN_TIMEOUT passed). */
 	shutdownTimedOut: boolean;
+	/** "Database ping failed" lines in the process's whole log (it then answers every request 503 "Database is not ready!"). */
+	dbPingFailures: number;
 }
 
 /** SIGTERM, timed; what the process logged while stopping. */
@@ -1250,5 +1252,6 @@ export async function stopTimed(process: N8nProcess, graceMs = 60_000): Promise<
 		...result,
 		activeExecutionsWaitedFor: waits.length ? Math.max(...waits) : 0,
 		shutdownTimedOut: /Shutdown timed out after/.test(log),
+		dbPingFailures: (process.output.match(/Database ping failed/g) ?? []).length,
 	};
 }
