@@ -4,6 +4,13 @@
 //      shape (60 requests per window, window shrunk to 6 s), documented headers only.
 //   2. Webhook deliveries sent again later to the other processor, and 6 copies at once
 //      (3 per processor), per duplicate-protection setup.
+//   3. Webhook load (issue 21): the InboundFlow trigger vs n8n's Webhook node on the same
+//      two webhook processors, 1,000 deliveries at 10 and 25 in flight, alternating
+//      processors: sent, 2xx, ran, lost, duplicated, per second, p50/p99; then each
+//      webhook processor stopped with SIGTERM after a burst through each node (time to exit).
+//      BENCH_QUEUE_LOAD (deliveries per run, default 1000), BENCH_QUEUE_LOAD_CONCURRENCY
+//      (default "10,25"), BENCH_QUEUE_STOP_BURST (default BENCH_QUEUE_LOAD), BENCH_QUEUE_ONLY=load
+//      skips 1 and 2.
 // Runs on its own too: node build/bench/queue.js (INBOUNDFLOW_N8N_BIN set).
 import type { IDataObject } from 'n8n-workflow';
 
@@ -24,6 +31,11 @@ import {
 	waitRegistered,
 	webhookDedupWorkflow,
 	createSuiteCredentials,
+	createLoadTargets,
+	LOAD_NODES,
+	settle,
+	stopTimed,
+	webhookLoad,
 } from '../test/e2e/queue';
 import { Services } from '../test/e2e/services';
 
@@ -31,11 +43,17 @@ const CALLS = Number(process.env.BENCH_QUEUE_CALLS ?? 9000);
 const ROUNDS = Number(process.env.BENCH_QUEUE_ROUNDS ?? 20);
 const WINDOW = { limit: 60, windowMs: 6000 };
 const SECRET = 'whsec_queue_bench_secret_1';
+const LOAD = Number(process.env.BENCH_QUEUE_LOAD ?? 1000);
+const LOAD_CONCURRENCY = (process.env.BENCH_QUEUE_LOAD_CONCURRENCY ?? '10,25').split(',').map(Number);
+const ONLY_LOAD = process.env.BENCH_QUEUE_ONLY === 'load';
+const STOP_BURST = Number(process.env.BENCH_QUEUE_STOP_BURST ?? LOAD);
 
 export interface QueueBench {
 	returnAll: IDataObject[];
 	webhooks: IDataObject[];
 	startup: IDataObject;
+	webhookLoad?: IDataObject[];
+	sigterm?: IDataObject[];
 }
 
 export async function queueBench(say: (text: string) => void): Promise<QueueBench | undefined> {
@@ -59,6 +77,9 @@ export async function queueBench(say: (text: string) => void): Promise<QueueBenc
 		};
 		const rest = cluster.rest;
 		const { api, webhook: signing, redis, postgres } = await createSuiteCredentials(rest, services, FULL_KEY, emulator.url, SECRET);
+
+		const load = await loadTable(cluster, rest, signing, sink, say);
+		if (ONLY_LOAD) return { returnAll: [], webhooks: [], startup, ...load };
 
 		say(`Queue mode: Return All across two workers (${CALLS} calls each, ${WINDOW.limit} requests per ${WINDOW.windowMs / 1000} s, no Reset/Retry-After headers)…`);
 		const r = await measureReturnAll(cluster, emulator, api, WINDOW);
@@ -117,13 +138,53 @@ export async function queueBench(say: (text: string) => void): Promise<QueueBenc
 		}
 		const webhooks = dedupTableRows(rows) as IDataObject[];
 		say(markdownTable(webhooks));
-		return { returnAll, webhooks, startup };
+		return { returnAll, webhooks, startup, ...load };
 	} finally {
 		await cluster?.stop();
 		await services.stop();
 		await sink.close();
 		await emulator.stop();
 	}
+}
+
+/**
+ * The webhook load table, then SIGTERM to each webhook processor after a burst through
+ * each node (ours to webhook-1, n8n's to webhook-2), timed; both restarted afterwards.
+ */
+async function loadTable(
+	cluster: QueueCluster,
+	rest: QueueCluster['rest'],
+	signingCredentialId: string,
+	sink: Awaited<ReturnType<typeof startSink>>,
+	say: (text: string) => void,
+): Promise<{ webhookLoad: IDataObject[]; sigterm: IDataObject[] }> {
+	const processors = cluster.webhooks.map((w) => w.url);
+	const targets = await createLoadTargets(rest, processors, { signingCredentialId, sinkUrl: sink.url, prefix: 'bench' });
+	say(`Queue mode: webhook load, ${LOAD} deliveries per run alternating the two webhook processors (${LOAD_CONCURRENCY.join(', ')} in flight)…`);
+	const rows: IDataObject[] = [];
+	for (const concurrency of LOAD_CONCURRENCY) {
+		for (const node of ['ours', 'n8n'] as const) {
+			const row = await webhookLoad(targets[node], { processors, sink, secret: SECRET, count: LOAD, concurrency });
+			rows.push({ ...row });
+			say(markdownTable([row as unknown as Record<string, unknown>]).split('\n').slice(rows.length === 1 ? 0 : 2).join('\n'));
+		}
+	}
+	const runs = await settle(rest, [targets.ours.workflowId, targets.n8n.workflowId], 300_000).catch((error: Error) => {
+		say(`(executions still pending after the load: ${error.message.slice(0, 300)})`);
+		return undefined;
+	});
+	if (runs) say(`Executions stored: ours ${runs[targets.ours.workflowId].length}, n8n's ${runs[targets.n8n.workflowId].length}`);
+
+	say('\nQueue mode: SIGTERM to a webhook processor right after a burst through it…');
+	const sigterm: IDataObject[] = [];
+	for (const [i, node] of [[0, 'ours'], [1, 'n8n']] as const) {
+		const burst = await webhookLoad(targets[node], { processors: [processors[i]], sink, secret: SECRET, count: STOP_BURST, concurrency: 25 });
+		const stop = await stopTimed(cluster.webhooks[i], 60_000);
+		sigterm.push({ burst: `${STOP_BURST} deliveries through ${LOAD_NODES[node]}, 25 in flight`, '2xx': burst['2xx'], ran: burst.ran, lost: burst.lost, ...stop });
+	}
+	say(markdownTable(sigterm as Array<Record<string, unknown>>));
+	await Promise.all(cluster.webhooks.map((w) => w.start()));
+	return { webhookLoad: rows, sigterm };
 }
 
 if (require.main === module) {

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 
 import { buildWebhook, type InboundFlowEmulator } from '../../emulator/server';
-import { freePort, N8n, PACKAGE_NAME, type Sink } from './n8n';
+import { freePort, N8n, PACKAGE_NAME, PACKAGE_ROOT, type Sink } from './n8n';
 import type { Services } from './services';
 
 export type Role = 'main' | 'worker' | 'webhook';
@@ -46,7 +46,7 @@ export class N8nProcess {
 		return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
 	}
 
-	async start(timeoutMs = 180_000): Promise<void> {
+	async start(timeoutMs = 420_000): Promise<void> {
 		if (this.running) return;
 		const started = Date.now();
 		const child = spawn(this.bin, this.args, { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -85,6 +85,24 @@ export class N8nProcess {
 			child.once('exit', () => {
 				clearTimeout(timer);
 				resolve();
+			});
+			child.kill(signal);
+		});
+	}
+
+	/** SIGTERM (or `signal`); SIGKILL after `graceMs`. How it ended. */
+	async terminate(graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: string | null; killed: boolean }> {
+		const child = this.child;
+		if (!child || child.exitCode !== null || child.signalCode !== null) return { code: child?.exitCode ?? null, signal: child?.signalCode ?? null, killed: false };
+		let killed = false;
+		return await new Promise((resolve) => {
+			const timer = setTimeout(() => {
+				killed = true;
+				child.kill('SIGKILL');
+			}, graceMs);
+			child.once('exit', (code, exitSignal) => {
+				clearTimeout(timer);
+				resolve({ code, signal: exitSignal, killed });
 			});
 			child.kill(signal);
 		});
@@ -478,68 +496,68 @@ export function removeDuplicatesNode(name: string, value = '={{ $json.delivery_i
 	);
 }
 
-/** Redis INCR of `inboundflow:delivery:<id>` (atomic), kept for a day. */
-export function redisIncrementNode(name: string, credentialId: string): WorkflowNode {
-	return wfNode(
-		name,
-		'n8n-nodes-base.redis',
-		{ operation: 'incr', key: '=inboundflow:delivery:{{ $json.delivery_id }}', expire: true, ttl: 86_400 },
-		{ credentials: { redis: { id: credentialId, name: 'Redis' } } },
-	);
-}
+// The claim step ships as two importable examples (examples/webhook-claim-*.json); the
+// suite and the bench import those files, so what is proven here is what users get.
 
-/** n8n's If node: passes items whose `left` expression equals the number `right`. */
-export function ifEqualsNode(name: string, left: string, right: number): WorkflowNode {
-	return wfNode(
-		name,
-		'n8n-nodes-base.if',
-		{
-			conditions: {
-				options: { caseSensitive: true, leftValue: '', typeValidation: 'loose', version: 2 },
-				conditions: [
-					{
-						id: 'b6b0f3a0-0000-4000-8000-000000000001',
-						leftValue: left,
-						rightValue: right,
-						operator: { type: 'number', operation: 'equals' },
-					},
-				],
-				combinator: 'and',
-			},
-			options: {},
-		},
-		{ typeVersion: 2.2 },
-	);
+/** The claim examples: trigger → claim → Merge by position → If first copy → the user's steps. */
+export const CLAIM_EXAMPLES = {
+	redis: 'webhook-claim-redis.json',
+	postgres: 'webhook-claim-postgres.json',
+} as const;
+
+type ClaimSetup = keyof typeof CLAIM_EXAMPLES;
+
+function readClaimExample(setup: ClaimSetup): { name: string; nodes: WorkflowNode[]; connections: Json; settings: Json } {
+	const file = path.join(PACKAGE_ROOT, 'examples', CLAIM_EXAMPLES[setup]);
+	return JSON.parse(fs.readFileSync(file, 'utf8')) as { name: string; nodes: WorkflowNode[]; connections: Json; settings: Json };
 }
 
 /**
- * Postgres node: INSERT … ON CONFLICT DO NOTHING RETURNING, so only the first copy of
- * a delivery id comes out (the table must exist; see DELIVERIES_TABLE_SQL).
+ * The Postgres example's `CREATE TABLE` (the one users are told to run), read from
+ * its sticky note, so the suite creates exactly that table.
  */
-export function postgresClaimNode(name: string, credentialId: string): WorkflowNode {
-	return wfNode(
-		name,
-		'n8n-nodes-base.postgres',
-		{
-			operation: 'executeQuery',
-			query:
-				'INSERT INTO inboundflow_deliveries (delivery_id) VALUES ($1) ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id',
-			options: { queryReplacement: '={{ $json.delivery_id }}' },
-		},
-		{ typeVersion: 2.6, credentials: { postgres: { id: credentialId, name: 'Postgres' } } },
-	);
+export function claimTableSql(): string {
+	const notes = readClaimExample('postgres').nodes.map((n) => String((n.parameters as Json).content ?? ''));
+	const sql = notes.map((text) => /```sql\n([\s\S]*?CREATE TABLE[\s\S]*?)```/.exec(text)?.[1]).find(Boolean);
+	if (!sql) throw new Error(`${CLAIM_EXAMPLES.postgres}: no CREATE TABLE in its notes`);
+	return sql.trim();
 }
 
-export const DELIVERIES_TABLE_SQL =
-	'CREATE TABLE IF NOT EXISTS inboundflow_deliveries (delivery_id text PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now())';
+/**
+ * A claim example as the user imports it, with only what a user changes: the webhook
+ * id, the credentials, and the URL of "Your Steps (CRM)" (pointed at the suite's sink).
+ */
+export function claimExampleWorkflow(
+	setup: ClaimSetup,
+	options: { name: string; webhookId: string; signingCredentialId: string; sinkUrl: string; claimCredentialId: string },
+): Json {
+	const workflow = readClaimExample(setup);
+	for (const node of workflow.nodes) {
+		const credentials = node.credentials as Record<string, { id: string; name: string }> | undefined;
+		if (node.type === `${PACKAGE_NAME}.inboundFlowWebhookTrigger`) {
+			node.webhookId = options.webhookId;
+			node.credentials = { inboundFlowWebhookApi: { id: options.signingCredentialId, name: 'InboundFlow webhook secret' } };
+		} else if (credentials?.redis) {
+			node.credentials = { redis: { id: options.claimCredentialId, name: 'Redis' } };
+		} else if (credentials?.postgres) {
+			node.credentials = { postgres: { id: options.claimCredentialId, name: 'Postgres' } };
+		} else if (node.name === 'Your Steps (CRM)') {
+			(node.parameters as Json).url = options.sinkUrl;
+		}
+	}
+	return { name: options.name, nodes: workflow.nodes, connections: workflow.connections, settings: workflow.settings };
+}
+
+/** The claim table, as the Postgres example's note gives it. */
+export const DELIVERIES_TABLE_SQL = claimTableSql();
 
 export type DedupSetup = 'trigger' | 'removeDuplicates' | 'redis' | 'postgres' | 'removeDuplicatesAlone';
 
 export const DEDUP_SETUPS: Record<DedupSetup, string> = {
 	trigger: '(a) trigger alone (static data)',
 	removeDuplicates: '(b) trigger → Remove Duplicates',
-	redis: '(c1) trigger → Redis INCR → If = 1',
-	postgres: '(c2) trigger → Postgres INSERT ON CONFLICT',
+	redis: '(c1) claim example: trigger → Redis INCR → Merge → If first',
+	postgres: '(c2) claim example: trigger → Postgres INSERT ON CONFLICT → Merge → If first',
 	removeDuplicatesAlone: "(b0) n8n's Webhook → Remove Duplicates (every copy reaches it)",
 };
 
@@ -582,35 +600,17 @@ export function webhookDedupWorkflow(
 			return wfChain(name, [trigger, sink('$json')]);
 		case 'removeDuplicates':
 			return wfChain(name, [trigger, removeDuplicatesNode('Remove Duplicates'), sink('$json')]);
-		case 'redis': {
-			if (!options.redisCredentialId) throw new Error('redis setup needs redisCredentialId');
-			const incr = redisIncrementNode('Claim in Redis', options.redisCredentialId);
-			const first = ifEqualsNode('First Copy', '={{ Object.values($json)[0] }}', 1);
-			const forward = sink("$('InboundFlow Webhook').item.json");
-			return {
-				...wfChain(name, [trigger, incr, first, forward]),
-				// The If node's "true" output only.
-				connections: {
-					[trigger.name]: { main: [[{ node: incr.name, type: 'main', index: 0 }]] },
-					[incr.name]: { main: [[{ node: first.name, type: 'main', index: 0 }]] },
-					[first.name]: { main: [[{ node: forward.name, type: 'main', index: 0 }], []] },
-				},
-			};
-		}
+		case 'redis':
 		case 'postgres': {
-			if (!options.postgresCredentialId) throw new Error('postgres setup needs postgresCredentialId');
-			const claim = postgresClaimNode('Claim in Postgres', options.postgresCredentialId);
-			// A conflicting insert returns no row; the node then outputs {success: true}.
-			const claimed = ifEqualsNode('Claimed', '={{ $json.delivery_id ? 1 : 0 }}', 1);
-			const forward = sink("$('InboundFlow Webhook').item.json");
-			return {
-				...wfChain(name, [trigger, claim, claimed, forward]),
-				connections: {
-					[trigger.name]: { main: [[{ node: claim.name, type: 'main', index: 0 }]] },
-					[claim.name]: { main: [[{ node: claimed.name, type: 'main', index: 0 }]] },
-					[claimed.name]: { main: [[{ node: forward.name, type: 'main', index: 0 }], []] },
-				},
-			};
+			const claimCredentialId = setup === 'redis' ? options.redisCredentialId : options.postgresCredentialId;
+			if (!claimCredentialId) throw new Error(`${setup} setup needs ${setup}CredentialId`);
+			return claimExampleWorkflow(setup, {
+				name,
+				webhookId: options.webhookId,
+				signingCredentialId: options.signingCredentialId,
+				sinkUrl: options.sinkUrl,
+				claimCredentialId,
+			});
 		}
 	}
 }
@@ -856,12 +856,13 @@ export function countDeliveries(
 	};
 }
 
-export type DedupScenario = 'distinct' | 'laterOther' | 'concurrent';
+export type DedupScenario = 'distinct' | 'laterOther' | 'concurrent' | 'pairsAtOnce';
 
 export const DEDUP_SCENARIOS: Record<DedupScenario | 'restart', string> = {
 	distinct: 'distinct deliveries, alternating processors',
 	laterOther: 'same delivery again later, to the other processor',
 	concurrent: 'same delivery ×6 at once (3 to each processor)',
+	pairsAtOnce: 'two distinct deliveries at the same moment, one to each processor; later each again to the other',
 	restart: 'single process: same deliveries after a restart',
 };
 
@@ -884,6 +885,8 @@ export interface DedupRow extends DedupCounts {
 	answerMs?: { median: number; max: number };
 	/** Executions (of this scenario) that ran at the same time as another one of the workflow. */
 	parallelExecutions?: string;
+	/** pairsAtOnce: how many of the delivery ids the workflow's saved static data held before the redeliveries. */
+	savedBeforeRedelivery?: string;
 }
 
 /** How many of these executions overlapped in time with another one. */
@@ -941,6 +944,26 @@ export async function runDedupScenario(
 				answers[answer.status] = (answers[answer.status] ?? 0) + 1;
 				answerBodies[answer.status] ??= answer.body.slice(0, 120);
 			};
+			if (scenario === 'pairsAtOnce') {
+				// Distinct deliveries at the same moment on both processors (each processor
+				// saves the static data it loaded: the last writer wins), then each one again,
+				// later, to the processor that did not get it.
+				const pairs = Array.from({ length: rounds }, (_, round) => [0, 1].map((p) => `${scenario}-${target.setup}-${round}-${p}-${tag}`));
+				for (const pair of pairs) {
+					ids.push(...pair);
+					await Promise.all(pair.map(async (id, p) => await send(p, signedDelivery(secret, id))));
+				}
+				for (const id of ids) await waitForDelivery(sink, target.sinkPath, id, 30_000);
+				await sleep(1000);
+				const saved = JSON.stringify((await options.rest.workflow(target.workflowId)).staticData ?? {});
+				const found = ids.filter((id) => saved.includes(id)).length;
+				// A trigger that saves fingerprints instead of ids cannot be read this way.
+				const savedBeforeRedelivery = found > 0 || target.setup !== 'trigger' ? `${found}/${ids.length}` : `not readable (no id in ${saved.length} characters)`;
+				for (const pair of pairs) {
+					for (const [p, id] of pair.entries()) await send(p + 1, signedDelivery(secret, id));
+				}
+				return { target, ids, answers, answerBodies, answerMs: msStats(times), savedBeforeRedelivery };
+			}
 			for (let round = 0; round < rounds; round++) {
 				const id = `${scenario}-${target.setup}-${round}-${tag}`;
 				ids.push(id);
@@ -957,11 +980,11 @@ export async function runDedupScenario(
 					await Promise.all(Array.from({ length: 6 }, (_, copy) => send(copy, delivery)));
 				}
 			}
-			return { target, ids, answers, answerBodies, answerMs: msStats(times) };
+			return { target, ids, answers, answerBodies, answerMs: msStats(times), savedBeforeRedelivery: undefined as string | undefined };
 		}),
 	);
 	const executions = await settle(options.rest, options.targets.map((t) => t.workflowId));
-	return sent.map(({ target, ids, answers, answerBodies, answerMs }) => {
+	return sent.map(({ target, ids, answers, answerBodies, answerMs, savedBeforeRedelivery }) => {
 		const mine = executions[target.workflowId].filter((e) => (e.createdAt ?? e.startedAt ?? '') >= since);
 		return {
 			setup: target.setup,
@@ -972,6 +995,7 @@ export async function runDedupScenario(
 			failedExecutions: mine.filter((e) => ['error', 'crashed'].includes(e.status)).length,
 			parallelExecutions: `${overlapping(mine)}/${mine.length}`,
 			answers,
+			...(savedBeforeRedelivery ? { savedBeforeRedelivery } : {}),
 		};
 	});
 }
@@ -1004,6 +1028,7 @@ export function dedupTableRows(rows: DedupRow[]): Array<Record<string, unknown>>
 			.join(' '),
 		'answer ms (median/max)': r.answerMs ? `${r.answerMs.median}/${r.answerMs.max}` : '',
 		'executions in parallel': r.parallelExecutions ?? '',
+		...(r.savedBeforeRedelivery ? { 'ids in saved static data before redelivery': r.savedBeforeRedelivery } : {}),
 	}));
 }
 
@@ -1028,5 +1053,205 @@ export async function createSuiteCredentials(
 			password: pg.password,
 			ssl: 'disable',
 		}),
+	};
+}
+
+// ---------------------------------------------------------------------------------
+// Webhook load through the webhook processors (issue 21): the InboundFlow trigger and
+// n8n's own Webhook node, each → one HTTP Request to the sink, fed the same signed
+// deliveries, alternating processors, at a fixed number in flight.
+
+export type LoadNode = 'ours' | 'n8n';
+
+export const LOAD_NODES: Record<LoadNode, string> = {
+	ours: 'InboundFlow Webhook Trigger → HTTP Request',
+	n8n: "n8n's Webhook node → HTTP Request",
+};
+
+export interface LoadTarget {
+	node: LoadNode;
+	workflowId: string;
+	webhookId: string;
+	sinkPath: string;
+}
+
+/** Creates and activates the two load workflows; waits until every processor knows them. */
+export async function createLoadTargets(
+	rest: N8nRest,
+	processors: string[],
+	options: { signingCredentialId: string; sinkUrl: string; prefix: string },
+): Promise<Record<LoadNode, LoadTarget>> {
+	const targets = {} as Record<LoadNode, LoadTarget>;
+	for (const node of ['ours', 'n8n'] as const) {
+		const webhookId = cryptoId(`${options.prefix}-load-${node}-${Date.now()}`);
+		const sinkPath = `/${options.prefix}/load/${node}`;
+		const start =
+			node === 'ours'
+				? webhookTriggerNode('InboundFlow Webhook', webhookId, options.signingCredentialId)
+				: wfNode(
+						'Webhook',
+						'n8n-nodes-base.webhook',
+						// The same URL shape as the trigger's, so the same deliveries go to both.
+						{ httpMethod: 'POST', path: `${webhookId}/inboundflow`, responseMode: 'onReceived', options: {} },
+						{ typeVersion: 2, webhookId },
+					);
+		const forward = wfNode(
+			'Forward',
+			'n8n-nodes-base.httpRequest',
+			{
+				method: 'POST',
+				url: `${options.sinkUrl}${sinkPath}`,
+				sendBody: true,
+				specifyBody: 'json',
+				jsonBody: node === 'ours' ? '={{ JSON.stringify($json) }}' : '={{ JSON.stringify($json.body) }}',
+				options: {},
+			},
+			{ typeVersion: 4.2 },
+		);
+		const workflowId = await rest.createActive(wfChain(`InboundFlow queue: load, ${LOAD_NODES[node]}`, [start, forward]));
+		targets[node] = { node, workflowId, webhookId, sinkPath };
+	}
+	await waitRegistered(Object.values(targets).flatMap((t) => processors.map((p) => triggerUrl(p, t.webhookId))));
+	return targets;
+}
+
+export interface LoadRow {
+	node: string;
+	concurrency: number;
+	sent: number;
+	'2xx': number;
+	/** Deliveries that reached the sink (at least once). */
+	ran: number;
+	/** Answered 2xx but never reached the sink. */
+	lost: number;
+	/** Reached the sink more than once. */
+	duplicated: number;
+	/** Other answers (status×count), e.g. 5xx the sender would retry. */
+	other: string;
+	/** Deliveries that ran per second: first send to last arrival at the sink. */
+	perSecond: number;
+	/** Time to the webhook's answer, ms. */
+	p50: number;
+	p99: number;
+}
+
+/**
+ * Sends `count` distinct signed deliveries to `target` with `concurrency` in flight,
+ * alternating processors, then waits until the sink holds them all (or nothing new has
+ * arrived for `quietMs`) and counts.
+ */
+export async function webhookLoad(
+	target: LoadTarget,
+	options: { processors: string[]; sink: Sink; secret: string; count: number; concurrency: number; quietMs?: number },
+): Promise<LoadRow> {
+	const { processors, sink, count, concurrency } = options;
+	const tag = `${target.node}-${concurrency}-${Date.now().toString(36)}`;
+	const ids = Array.from({ length: count }, (_, i) => `load-${tag}-${i}`);
+	const times: number[] = [];
+	const statuses: Record<string, number> = {};
+	const ok = new Set<string>();
+	let next = 0;
+	const startedAt = Date.now();
+	let sending = true;
+	const arrivals = arrivalsOf(sink, target.sinkPath, ids, startedAt, options.quietMs ?? 20_000, () => sending);
+	await Promise.all(
+		Array.from({ length: concurrency }, async () => {
+			while (next < ids.length) {
+				const i = next++;
+				const t0 = performance.now();
+				const answer = await post(triggerUrl(processors[i % processors.length], target.webhookId), signedDelivery(options.secret, ids[i]));
+				times.push(performance.now() - t0);
+				statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
+				if (answer.status >= 200 && answer.status < 300) ok.add(ids[i]);
+			}
+		}),
+	);
+	sending = false;
+	const mine = await arrivals;
+	const counts = countDeliveries(mine.received, target.sinkPath, ids);
+	const ranIds = new Set(mine.received.map((r) => String(r.body.delivery_id)));
+	const elapsedMs = Math.max(1, mine.lastArrivalAt - startedAt);
+	const sorted = [...times].sort((a, b) => a - b);
+	const pct = (p: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0);
+	return {
+		node: LOAD_NODES[target.node],
+		concurrency,
+		sent: count,
+		'2xx': ok.size,
+		ran: ranIds.size,
+		lost: [...ok].filter((id) => !ranIds.has(id)).length,
+		duplicated: counts.duplicated,
+		other: Object.entries(statuses)
+			.filter(([s]) => !s.startsWith('2'))
+			.map(([s, n]) => `${n}×${s}`)
+			.join(' '),
+		perSecond: Number(((ranIds.size / elapsedMs) * 1000).toFixed(1)),
+		p50: pct(0.5),
+		p99: pct(0.99),
+	};
+}
+
+/**
+ * Watches the sink from `startedAt` until every id has arrived or, once sending is over,
+ * nothing new came for `quietMs`; returns what arrived and when the last one did (100 ms resolution).
+ */
+async function arrivalsOf(
+	sink: Sink,
+	sinkPath: string,
+	ids: string[],
+	startedAt: number,
+	quietMs: number,
+	stillSending: () => boolean,
+): Promise<{ received: Sink['received']; lastArrivalAt: number }> {
+	const wanted = new Set(ids);
+	const from = sink.received.length;
+	const mine = () => sink.received.slice(from).filter((r) => r.path === sinkPath && wanted.has(String(r.body.delivery_id)));
+	let count = 0;
+	let lastArrivalAt = startedAt;
+	let lastChange = Date.now();
+	for (;;) {
+		const now = mine();
+		if (now.length !== count) {
+			count = now.length;
+			lastArrivalAt = lastChange = Date.now();
+		}
+		if (stillSending()) lastChange = Date.now();
+		if (new Set(now.map((r) => String(r.body.delivery_id))).size >= ids.length || Date.now() - lastChange > quietMs) {
+			return { received: now, lastArrivalAt };
+		}
+		await sleep(100);
+	}
+}
+
+export interface StopFigures {
+	process: string;
+	/** SIGTERM to exit, ms. */
+	exitMs: number;
+	code: number | null;
+	signal: string | null;
+	/** Killed with SIGKILL after `graceMs` (did not stop by itself). */
+	killed: boolean;
+	/** The largest "Waiting for N active executions to finish" n8n logged while stopping. */
+	activeExecutionsWaitedFor: number;
+	/** n8n gave up waiting (its N8N_GRACEFUL_SHUTDOWN_TIMEOUT passed). */
+	shutdownTimedOut: boolean;
+	/** "Database ping failed" lines in the process's whole log (it then answers every request 503 "Database is not ready!"). */
+	dbPingFailures: number;
+}
+
+/** SIGTERM, timed; what the process logged while stopping. */
+export async function stopTimed(process: N8nProcess, graceMs = 60_000): Promise<StopFigures> {
+	const from = process.output.length;
+	const started = performance.now();
+	const result = await process.terminate(graceMs);
+	const log = process.output.slice(from);
+	const waits = [...log.matchAll(/Waiting for (\d+) active executions to finish/g)].map((m) => Number(m[1]));
+	return {
+		process: process.name,
+		exitMs: Math.round(performance.now() - started),
+		...result,
+		activeExecutionsWaitedFor: waits.length ? Math.max(...waits) : 0,
+		shutdownTimedOut: /Shutdown timed out after/.test(log),
+		dbPingFailures: (process.output.match(/Database ping failed/g) ?? []).length,
 	};
 }
