@@ -13,6 +13,7 @@ import { N8n, outputOf } from '../test/e2e/n8n';
 import { CREDENTIAL_ID, credentials as e2eCredentials } from '../test/e2e/workflows';
 import { executeNode, poll, type Credentials } from '../test/helpers';
 import { queueBench } from './queue';
+import { webhookBench } from './webhook';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
@@ -346,6 +347,7 @@ async function main(): Promise<void> {
 	say(d.length ? `\nPolling trigger soak in a real n8n (from the last npm test)…\n${table(d)}` : '\n(no soak figures: run npm test first)');
 	say('');
 	const queue = process.env.BENCH_QUEUE === '0' ? undefined : await queueBench(say);
+	if (process.env.BENCH_WEBHOOK !== '0') say(`${table(await webhookBench(say))}\n(also in bench/results/webhook.json)`);
 	const results = { date: new Date().toISOString(), node: process.version, unlimited: a, rateLimited: b, polling: c, soak: d, queue };
 	const dir = path.join(ROOT, 'bench', 'results');
 	fs.mkdirSync(dir, { recursive: true });

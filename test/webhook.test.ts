@@ -415,7 +415,7 @@ describe('out-of-range timestamps are a 400, not a crash', () => {
 		server = await serveWebhook({ events: ALL_EVENTS, options: { toleranceSeconds: 0 } }, { signingSecret: SECRET });
 	});
 
-	it.each([9999999999999999, 8.65e15, '9999999999999999', '275760-09-13T00:00:00Z'])('body timestamp %p', async (timestamp) => {
+	it.each([1e16, 8.65e15, '9999999999999999', '275760-09-13T00:00:00Z'])('body timestamp %p', async (timestamp) => {
 		const body = JSON.stringify({ event: 'lead.created', timestamp, delivery_id: randomUUID(), data: {} });
 		const response = await send(body, {
 			'content-type': 'application/json',
@@ -519,13 +519,13 @@ describe('remembered deliveries', () => {
 		const random = () => ((seed = (seed * 16807) % 2147483647) % 40);
 		await Promise.all(keys.map((key) => deliver(key, [random(), random()])));
 		for (const key of keys) expect(savedHas(db, key)).toBe(true);
-		// Fewer writes than deliveries, and every write holds at least what the one before it held.
-		expect(writes.length).toBeLessThan(keys.length / 3);
+		// Every write holds at least what the one before it held; fewer writes than deliveries.
 		const held = (w: SavedDeliveries) => new Set(Object.values(w.hours).join('').match(/.{10}/g));
 		for (let i = 1; i < writes.length; i++) {
 			expect(writes[i].seq).toBeGreaterThan(writes[i - 1].seq);
 			const now = held(writes[i]);
 			expect([...held(writes[i - 1])].filter((fp) => !now.has(fp))).toEqual([]);
 		}
+		expect(writes.length).toBeLessThan(keys.length / 3);
 	});
 });

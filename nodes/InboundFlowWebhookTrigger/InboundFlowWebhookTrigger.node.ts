@@ -237,6 +237,7 @@ export class InboundFlowWebhookTrigger implements INodeType {
 			return answer(503, { error: 'The same delivery is still being processed; send it again later', delivery_id: key });
 		}
 		let settled = false;
+		let handedToN8n = false;
 		const settle = (accepted: boolean) => {
 			if (settled) return;
 			settled = true;
@@ -281,13 +282,14 @@ export class InboundFlowWebhookTrigger implements INodeType {
 				return end.apply(this, args);
 			} as typeof res.end;
 			if (ledger.shouldSave(trigger, Date.now())) staticData.deliveries = ledger.snapshot(trigger, claim.fp, Date.now()) as unknown as IDataObject;
+			handedToN8n = true;
 			return {
 				workflowData: [this.helpers.returnJsonArray([item])],
 				webhookResponse: { received: true, delivery_id: key },
 			};
-		} catch (error) {
-			settle(false);
-			throw error;
+		} finally {
+			// Not handed to n8n (refused, or an unexpected error): not taken.
+			if (!handedToN8n) settle(false);
 		}
 	}
 }
