@@ -12,7 +12,7 @@ import path from 'node:path';
 
 import type { IDataObject } from 'n8n-workflow';
 
-import { n8nBin } from '../test/e2e/n8n';
+import { n8nBin, n8nVersionOf } from '../test/e2e/n8n';
 import { delivery, fire, percentile, startLoadInstance, type LoadInstance, type Sent, type Target } from '../test/e2e/webhook-load';
 
 const DELIVERIES = Number(process.env.BENCH_WEBHOOK_DELIVERIES ?? 1000);
@@ -62,7 +62,7 @@ function row(instance: LoadInstance, target: Target, concurrency: number, halves
 
 export async function webhookBench(say: (text: string) => void): Promise<IDataObject[]> {
 	const bin = n8nBin();
-	say(`Webhook deliveries in one n8n (${path.basename(path.dirname(path.dirname(path.dirname(fs.realpathSync(bin)))))}, SQLite, single process): ours vs n8n's Webhook node, ${DELIVERIES} each per concurrency…`);
+	say(`Webhook deliveries in one n8n ${n8nVersionOf(bin)} (SQLite, single process): ours vs n8n's Webhook node, ${DELIVERIES} each per concurrency…`);
 	const loadBefore = os.loadavg()[0];
 	const instance = await startLoadInstance(bin);
 	const rows: IDataObject[] = [];

@@ -79,6 +79,20 @@ function workflows(sinkUrl: string): unknown[] {
 	];
 }
 
+const ours = (n8n: N8n) => `${n8n.url}/webhook/${OURS.webhookId}/${OURS.path}`;
+const theirs = (n8n: N8n) => `${n8n.url}/webhook/${THEIRS.path}`;
+
+/** Waits until n8n serves a POST webhook: a GET is then refused with "Did you mean to make a POST request?". */
+async function registered(url: string): Promise<void> {
+	const deadline = Date.now() + 60_000;
+	while (Date.now() < deadline) {
+		const text = await (await fetch(url)).text();
+		if (text.includes('Did you mean to make a POST request')) return;
+		await new Promise((r) => setTimeout(r, 250));
+	}
+	throw new Error(`n8n did not register ${url} within 60 s`);
+}
+
 export interface LoadInstance {
 	n8n: N8n;
 	sink: Sink;
@@ -99,6 +113,8 @@ export async function startLoadInstance(bin: string, env: Record<string, string>
 		await n8n.setupOwner();
 		await n8n.activate(OURS.id);
 		await n8n.activate(THEIRS.id);
+		// n8n 2.x registers a published workflow's webhooks after answering the activation.
+		for (const url of [ours(n8n), theirs(n8n)]) await registered(url);
 	} catch (error) {
 		await n8n.stop();
 		await sink.close();
@@ -107,7 +123,7 @@ export async function startLoadInstance(bin: string, env: Record<string, string>
 	return {
 		n8n,
 		sink,
-		url: (target) => `${n8n.url}/webhook/${target === 'ours' ? `${OURS.webhookId}/${OURS.path}` : THEIRS.path}`,
+		url: (target) => (target === 'ours' ? ours(n8n) : theirs(n8n)),
 		runs(target) {
 			const counts = new Map<string, number>();
 			for (const r of sink.received) {
