@@ -14,6 +14,7 @@ import { CREDENTIAL_ID, credentials as e2eCredentials } from '../test/e2e/workfl
 import { executeNode, poll, type Credentials } from '../test/helpers';
 import { queueBench } from './queue';
 import { recordingBench } from './recordings';
+import { webhookBench } from './webhook';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
@@ -351,6 +352,7 @@ async function main(): Promise<void> {
 	say(d.length ? `\nPolling trigger soak in a real n8n (from the last npm test)…\n${table(d)}` : '\n(no soak figures: run npm test first)');
 	say('');
 	const queue = process.env.BENCH_QUEUE === '0' ? undefined : await queueBench(say);
+	if (process.env.BENCH_WEBHOOK !== '0') say(`${table(await webhookBench(say))}\n(also in bench/results/webhook.json)`);
 	const results = { date: new Date().toISOString(), node: process.version, unlimited: a, rateLimited: b, polling: c, soak: d, queue, recordings };
 	const dir = path.join(ROOT, 'bench', 'results');
 	fs.mkdirSync(dir, { recursive: true });

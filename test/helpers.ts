@@ -258,7 +258,12 @@ export interface WebhookServer {
 export async function serveWebhook(
 	parameters: IDataObject,
 	credentials: Credentials,
-	options: { keepRawBody?: boolean; staticData?: IDataObject } = {},
+	options: {
+		keepRawBody?: boolean;
+		staticData?: IDataObject;
+		/** n8n could not start the run of this accepted delivery: answered 500, nothing emitted. */
+		runFails?: () => boolean;
+	} = {},
 ): Promise<WebhookServer> {
 	const node = makeNode('inboundFlowWebhookTrigger', parameters, credentials);
 	const staticData: IDataObject = options.staticData ?? {};
@@ -308,6 +313,11 @@ export async function serveWebhook(
 			);
 			NODE_TYPES[node.type].webhook!.call(context).then(
 				(result) => {
+					if (result.workflowData && !result.noWebhookResponse && options.runFails?.()) {
+						res.statusCode = 500;
+						res.end(JSON.stringify({ message: 'There was a problem executing the workflow' }));
+						return;
+					}
 					if (result.workflowData) emitted.push(result.workflowData);
 					if (result.noWebhookResponse) return;
 					res.statusCode = 200;

@@ -4,7 +4,9 @@ import { randomUUID } from 'node:crypto';
 import type { IDataObject } from 'n8n-workflow';
 
 import { buildWebhook, FULL_KEY, signWebhook, type InboundFlowEmulator } from '../emulator/server';
-import { checkDelivery, DeliveryMemory } from '../nodes/InboundFlowWebhookTrigger/delivery';
+import { checkDelivery } from '../nodes/InboundFlowWebhookTrigger/delivery';
+import { FETCH_DEADLINE_MS } from '../nodes/InboundFlowWebhookTrigger/InboundFlowWebhookTrigger.node';
+import { DeliveryLedger, fingerprint, MAX_REMEMBERED, REMEMBER_HOURS, savedHas, type SavedDeliveries } from '../nodes/InboundFlowWebhookTrigger/ledger';
 import { serveWebhook, withEmulator, type WebhookServer } from './helpers';
 
 const SECRET = 'whsec_test_secret_123';
@@ -99,7 +101,7 @@ describe('with a signing secret', () => {
 		const again = await send(first.body, first.headers);
 		expect(again).toEqual({ status: 200, body: { received: true, duplicate: deliveryId } });
 		expect(server.emitted).toHaveLength(1);
-		expect(server.staticData.deliveries).toEqual([deliveryId]);
+		expect(savedHas(server.staticData.deliveries, deliveryId)).toBe(true);
 	});
 
 	it('drops a repeat that arrives before n8n saved the static data of the first', async () => {
@@ -204,6 +206,7 @@ describe('replay protection and duplicates use only what the signature covers', 
 		['milliseconds', (s: number) => String(s * 1000), 200],
 		['words', () => 'yesterday', 400],
 		['a negative number', () => '-5', 400],
+		['16 digits, beyond any date', () => '9999999999999999', 400],
 	] as const)('a header timestamp in %s: %i', async (_label, format, status) => {
 		const now = Math.floor(Date.now() / 1000);
 		const { body, headers } = buildWebhook({ event: 'lead.created', data: {}, secret: SECRET });
@@ -221,13 +224,6 @@ describe('replay protection and duplicates use only what the signature covers', 
 		expect(server.emitted).toHaveLength(0);
 	});
 
-	it('the remembered delivery list and the memory are bounded', async () => {
-		const memory = new DeliveryMemory(3, 2);
-		for (let t = 0; t < 5; t++) for (let k = 0; k < 4; k++) memory.add(`t${t}`, `k${k}`);
-		expect(memory.size).toBe(3);
-		expect(memory.has('t4', 'k3') && memory.has('t4', 'k2') && !memory.has('t4', 'k1')).toBe(true);
-		expect(memory.has('t0', 'k3')).toBe(false);
-	});
 });
 
 describe('signature vectors computed independently (fixed secret, body and hex)', () => {
@@ -323,18 +319,65 @@ describe('options', () => {
 		expect(server.emitted).toHaveLength(0);
 	});
 
-	it('refuses concurrent copies of one delivery while the full call is being fetched: emitted once', async () => {
+	it('copies of a delivery whose full call is being fetched get no 2xx before the original is emitted; emitted once', async () => {
 		const call = emulator.records.calls[0];
 		server = await serveWebhook(
 			{ events: ALL_EVENTS, fetchFullRecord: true },
 			{ signingSecret: SECRET, apiKey: FULL_KEY, baseUrl: emulator.url },
 		);
-		emulator.inject({ kind: 'slow', path: '/v1/calls', delayMs: 200, times: 10 });
+		emulator.inject({ kind: 'slow', path: '/v1/calls', delayMs: 300, times: 10 });
 		const { body, headers } = buildWebhook({ event: 'call.completed', data: { ...callData, call_id: call.id }, secret: SECRET });
-		const answers = await Promise.all(Array.from({ length: 5 }, () => send(body, headers)));
-		expect(answers.filter((a) => a.body.duplicate).length).toBe(4);
-		expect(server.emitted).toHaveLength(1);
+		const order: string[] = [];
+		const answers = await Promise.all(
+			Array.from({ length: 5 }, async (_, i) => {
+				if (i > 0) await new Promise((r) => setTimeout(r, 20));
+				const answer = await send(body, headers);
+				order.push(answer.body.duplicate ? 'duplicate' : `${answer.status}`);
+				return answer;
+			}),
+		);
 		emulator.faults = [];
+		expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+		expect(order).toEqual(['200', 'duplicate', 'duplicate', 'duplicate', 'duplicate']);
+		expect(server.emitted).toHaveLength(1);
+		expect(emulator.requests.filter((r) => r.path.startsWith('/v1/calls/'))).toHaveLength(1);
+	});
+
+	it(`a fetch slower than ${FETCH_DEADLINE_MS} ms: the original is answered 502 in time, and its waiting copy takes over and is emitted`, async () => {
+		const call = emulator.records.calls[1];
+		server = await serveWebhook(
+			{ events: ALL_EVENTS, fetchFullRecord: true },
+			{ signingSecret: SECRET, apiKey: FULL_KEY, baseUrl: emulator.url },
+		);
+		emulator.inject({ kind: 'slow', path: '/v1/calls', delayMs: FETCH_DEADLINE_MS + 2000, times: 1 });
+		const { body, headers } = buildWebhook({ event: 'call.completed', data: { ...callData, call_id: call.id }, secret: SECRET });
+		const started = Date.now();
+		const original = send(body, headers).then((a) => ({ ...a, ms: Date.now() - started }));
+		await new Promise((r) => setTimeout(r, 200));
+		const copy = await send(body, headers);
+		const first = await original;
+		emulator.faults = [];
+		expect(first.status).toBe(502);
+		expect(first.ms).toBeLessThan(FETCH_DEADLINE_MS + 2000);
+		expect(copy).toEqual({ status: 200, body: { received: true, delivery_id: JSON.parse(body).delivery_id } });
+		expect(server.emitted).toHaveLength(1);
+		expect((server.emitted[0][0][0].json.call as IDataObject).id).toBe(call.id);
+	}, 30_000);
+
+	it.each([
+		['"."', '.'],
+		['a path', '../contacts'],
+		['a number', 42],
+	])('refuses a call_id that is %s with 400 and sends no request', async (_label, callId) => {
+		server = await serveWebhook(
+			{ events: ALL_EVENTS, fetchFullRecord: true },
+			{ signingSecret: SECRET, apiKey: FULL_KEY, baseUrl: emulator.url },
+		);
+		const before = emulator.requests.length;
+		const response = await deliver({ event: 'call.completed', data: { ...callData, call_id: callId }, secret: SECRET });
+		expect(response).toEqual({ status: 400, body: { error: 'data.call_id is not an InboundFlow call id (a UUID); the call cannot be fetched' } });
+		expect(emulator.requests.length).toBe(before);
+		expect(server.emitted).toHaveLength(0);
 	});
 
 	it('a failed full-call fetch emits nothing and forgets the delivery, so a retry is emitted', async () => {
@@ -364,5 +407,125 @@ describe('options', () => {
 		const item = server.emitted[0][0][0].json;
 		expect((item.call as IDataObject).id).toBe(call.id);
 		expect(Array.isArray((item.call as IDataObject).messages)).toBe(true);
+	});
+});
+
+describe('out-of-range timestamps are a 400, not a crash', () => {
+	beforeEach(async () => {
+		server = await serveWebhook({ events: ALL_EVENTS, options: { toleranceSeconds: 0 } }, { signingSecret: SECRET });
+	});
+
+	it.each([1e16, 8.65e15, '9999999999999999', '275760-09-13T00:00:00Z'])('body timestamp %p', async (timestamp) => {
+		const body = JSON.stringify({ event: 'lead.created', timestamp, delivery_id: randomUUID(), data: {} });
+		const response = await send(body, {
+			'content-type': 'application/json',
+			'x-inboundflow-signature': signWebhook(SECRET, body),
+		});
+		expect(response.status).toBe(400);
+		expect(String(response.body.error)).toMatch(/timestamp" is not a Unix time/);
+		expect(server.emitted).toHaveLength(0);
+	});
+});
+
+describe('remembered deliveries', () => {
+	const HOUR = 3_600_000;
+
+	it('a delivery n8n could not start (answered 5xx) is forgotten: its retry is emitted, once', async () => {
+		let fail = true;
+		server = await serveWebhook({ events: ALL_EVENTS }, { signingSecret: SECRET }, { runFails: () => fail });
+		const { body, headers } = buildWebhook({ event: 'lead.created', data: {}, secret: SECRET });
+		expect((await send(body, headers)).status).toBe(500);
+		expect(server.emitted).toHaveLength(0);
+		fail = false;
+		expect((await send(body, headers)).status).toBe(200);
+		expect((await send(body, headers)).body.duplicate).toBeDefined();
+		expect(server.emitted).toHaveLength(1);
+	});
+
+	it('a redelivery after 1,000 other deliveries is still recognised', async () => {
+		server = await serveWebhook({ events: ALL_EVENTS }, { signingSecret: SECRET });
+		const first = buildWebhook({ event: 'lead.created', data: {}, secret: SECRET });
+		expect((await send(first.body, first.headers)).status).toBe(200);
+		for (let i = 0; i < 1000; i += 10) {
+			await Promise.all(Array.from({ length: 10 }, () => deliver({ event: 'lead.created', data: {}, secret: SECRET })));
+		}
+		expect(server.emitted).toHaveLength(1001);
+		expect((await send(first.body, first.headers)).body.duplicate).toBeDefined();
+		expect(savedHas(server.staticData.deliveries, JSON.parse(first.body).delivery_id)).toBe(true);
+		expect(server.emitted).toHaveLength(1001);
+	}, 60_000);
+
+	it('survives a restart: a new process (empty memory) recognises what the static data holds, also the 1.0 list', async () => {
+		const saved = new DeliveryLedger();
+		saved.claim('w:n', 'old-1', Date.now());
+		saved.settle('w:n', fingerprint('old-1'), true);
+		const restarted = new DeliveryLedger();
+		restarted.absorb('w:n', saved.snapshot('w:n', fingerprint('old-1'), Date.now()), Date.now());
+		expect(restarted.claim('w:n', 'old-1', Date.now()).kind).toBe('done');
+		restarted.absorb('w:n', ['legacy-1', 'legacy-2'], Date.now());
+		expect(restarted.claim('w:n', 'legacy-2', Date.now()).kind).toBe('done');
+		expect(restarted.claim('w:n', 'fresh', Date.now()).kind).toBe('new');
+	});
+
+	it(`is bounded: at most ${MAX_REMEMBERED} per trigger, oldest forgotten first, and nothing older than ${REMEMBER_HOURS} h`, () => {
+		const ledger = new DeliveryLedger();
+		const now = Date.now();
+		for (let i = 0; i <= MAX_REMEMBERED; i++) {
+			ledger.claim('w:n', `k${i}`, now);
+			ledger.settle('w:n', fingerprint(`k${i}`), true);
+		}
+		expect(ledger.size('w:n')).toBe(MAX_REMEMBERED);
+		const snapshot = ledger.snapshot('w:n', 'x', now);
+		expect(JSON.stringify(snapshot).length).toBeLessThan(MAX_REMEMBERED * 11 + 200);
+		expect(savedHas(snapshot, 'k0')).toBe(false);
+		expect(savedHas(snapshot, 'k1') && savedHas(snapshot, `k${MAX_REMEMBERED}`)).toBe(true);
+		expect(ledger.claim('w:n', 'k0', now).kind).toBe('new');
+
+		const timed = new DeliveryLedger();
+		timed.claim('w:n', 'early', now);
+		timed.settle('w:n', fingerprint('early'), true);
+		expect(timed.claim('w:n', 'early', now + (REMEMBER_HOURS - 1) * HOUR).kind).toBe('done');
+		expect(timed.claim('w:n', 'early', now + (REMEMBER_HOURS + 1) * HOUR).kind).toBe('new');
+	});
+
+	// n8n as it is: each request gets its own copy of the static data, loaded when the
+	// request starts; n8n saves that copy (when changed) before it answers the request.
+	it('concurrent deliveries never drop each other from what is saved (n8n loads a copy per request)', async () => {
+		const ledger = new DeliveryLedger();
+		let db: unknown = undefined;
+		const writes: SavedDeliveries[] = [];
+		const deliver = async (key: string, delays: number[]) => {
+			const copy = { deliveries: structuredClone(db) as unknown, changed: false };
+			await new Promise((r) => setTimeout(r, delays[0]));
+			ledger.absorb('w:n', copy.deliveries, Date.now());
+			const claim = ledger.claim('w:n', key, Date.now(), (snapshot) => {
+				copy.deliveries = snapshot;
+				copy.changed = true;
+			});
+			if (claim.kind !== 'new') throw new Error(`${key} taken as ${claim.kind}`);
+			if (ledger.shouldSave('w:n', Date.now())) {
+				copy.deliveries = ledger.snapshot('w:n', claim.fp, Date.now());
+				copy.changed = true;
+			}
+			await new Promise((r) => setTimeout(r, delays[1])); // n8n creates the run
+			if (copy.changed) {
+				db = structuredClone(copy.deliveries);
+				writes.push(db as SavedDeliveries);
+			}
+			ledger.settle('w:n', claim.fp, true); // n8n answers 200
+		};
+		const keys = Array.from({ length: 300 }, (_, i) => `burst-${i}`);
+		let seed = 7;
+		const random = () => ((seed = (seed * 16807) % 2147483647) % 40);
+		await Promise.all(keys.map((key) => deliver(key, [random(), random()])));
+		for (const key of keys) expect(savedHas(db, key)).toBe(true);
+		// Every write holds at least what the one before it held; fewer writes than deliveries.
+		const held = (w: SavedDeliveries) => new Set(Object.values(w.hours).join('').match(/.{10}/g));
+		for (let i = 1; i < writes.length; i++) {
+			expect(writes[i].seq).toBeGreaterThan(writes[i - 1].seq);
+			const now = held(writes[i]);
+			expect([...held(writes[i - 1])].filter((fp) => !now.has(fp))).toEqual([]);
+		}
+		expect(writes.length).toBeLessThan(keys.length / 3);
 	});
 });

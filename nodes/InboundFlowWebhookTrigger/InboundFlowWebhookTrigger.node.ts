@@ -9,23 +9,25 @@ import type {
 	IWebhookFunctions,
 	IWebhookResponseData,
 } from 'n8n-workflow';
-import { NodeConnectionTypes } from 'n8n-workflow';
+import { NodeConnectionTypes, sleep } from 'n8n-workflow';
 
 import { optionsCollection } from '../shared/descriptions';
 import { apiRequest } from '../shared/transport';
 import { redactError } from '../shared/transport/errors';
-import { checkDelivery, DeliveryMemory } from './delivery';
+import { isUuid } from '../shared/utils';
+import { checkDelivery } from './delivery';
+import { type Claim, DeliveryLedger, type SavedDeliveries } from './ledger';
 
-/** Delivery keys remembered in the workflow's static data, per trigger. */
-const REMEMBERED_DELIVERIES = 500;
 const SIGNING_CREDENTIAL = 'inboundFlowWebhookApi';
+/** Fetch Full Call gives up after this: well under the 10–30 s senders commonly wait for an answer. */
+export const FETCH_DEADLINE_MS = 5_000;
+/** A copy of a delivery still being processed waits this long for the original's outcome… */
+export const COPY_WAIT_MS = 8_000;
+/** …then is answered 503 with this Retry-After. */
+const RETRY_COPY_AFTER_SECONDS = 30;
 
-/** Deliveries in flight or just emitted in this process, before static data is saved. */
-const recentDeliveries = new DeliveryMemory();
-
-function remembered(list: unknown): string[] {
-	return Array.isArray(list) ? list.filter((v): v is string => typeof v === 'string') : [];
-}
+/** The deliveries this process has taken, per workflow trigger (see ledger.ts). */
+export const ledger = new DeliveryLedger();
 
 export class InboundFlowWebhookTrigger implements INodeType {
 	description: INodeTypeDescription = {
@@ -60,7 +62,9 @@ export class InboundFlowWebhookTrigger implements INodeType {
 				displayOptions: { show: { fetchFullRecord: [true] } },
 			},
 		],
-		webhooks: [{ name: 'default', httpMethod: 'POST', responseMode: 'onReceived', path: 'inboundflow' }],
+		// n8n answers accepted deliveries itself (onReceived, with the node's webhookResponse);
+		// responseData '' keeps n8n from answering with its default "firstEntryJson" text.
+		webhooks: [{ name: 'default', httpMethod: 'POST', responseMode: 'onReceived', responseData: '', path: 'inboundflow' }],
 		properties: [
 			{
 				displayName:
@@ -221,43 +225,92 @@ export class InboundFlowWebhookTrigger implements INodeType {
 		if (verdict.kind === 'refuse') return answer(verdict.status, { error: verdict.error });
 		if (verdict.kind === 'ignore') return answer(200, { received: true, ignored: `event ${verdict.event} is not selected` });
 
-		// Recorded before any await, so concurrent copies in this process see it.
+		// Taken before any await, so a concurrent copy in this process sees it.
 		const key = verdict.deliveryKey;
 		const staticData = this.getWorkflowStaticData('node');
 		const trigger = `${this.getWorkflow().id ?? ''}:${this.getNode().id}`;
-		if (remembered(staticData.deliveries).includes(key) || recentDeliveries.has(trigger, key)) {
-			return answer(200, { received: true, duplicate: key });
+		ledger.absorb(trigger, staticData.deliveries, Date.now());
+		const claim = await claimDelivery(trigger, key, (snapshot) => (staticData.deliveries = snapshot as unknown as IDataObject));
+		if (claim.kind === 'done') return answer(200, { received: true, duplicate: key });
+		if (claim.kind === 'pending') {
+			res.setHeader('retry-after', String(RETRY_COPY_AFTER_SECONDS));
+			return answer(503, { error: 'The same delivery is still being processed; send it again later', delivery_id: key });
 		}
-		recentDeliveries.add(trigger, key);
-		staticData.deliveries = [...remembered(staticData.deliveries), key].slice(-REMEMBERED_DELIVERIES);
+		let settled = false;
+		let handedToN8n = false;
+		const settle = (accepted: boolean) => {
+			if (settled) return;
+			settled = true;
+			ledger.settle(trigger, claim.fp, accepted);
+		};
 
-		const item = verdict.item;
-		const data = item.data as IDataObject;
-		if (this.getNodeParameter('fetchFullRecord', false) === true && verdict.event.startsWith('call.')) {
-			const callId = typeof data.call_id === 'string' ? data.call_id : undefined;
-			if (callId) {
-				try {
-					const response = await apiRequest.call(this, {
-						method: 'GET',
-						path: `/v1/calls/${encodeURIComponent(callId)}`,
-						scope: 'calls:read',
-						action: 'get the call of a webhook',
-						notFound: { what: 'Call', id: callId },
-					});
-					item.call = response.data as IDataObject;
-				} catch (error) {
-					// Not emitted: forget it, so InboundFlow's retry is not taken for a duplicate.
-					recentDeliveries.remove(trigger, key);
-					staticData.deliveries = remembered(staticData.deliveries).filter((k) => k !== key);
-					const message = redactError(error instanceof Error ? error.message : String(error), [secret]);
-					this.logger.error(`InboundFlow webhook: delivery ${key} not emitted: ${message}`);
-					return answer(502, { error: 'Fetching the full call failed; delivery not emitted, send it again' });
+		try {
+			const item = verdict.item;
+			const data = item.data as IDataObject;
+			if (this.getNodeParameter('fetchFullRecord', false) === true && verdict.event.startsWith('call.')) {
+				const callId = data.call_id;
+				if (callId !== undefined && callId !== null && !isUuid(callId)) {
+					settle(false);
+					return answer(400, { error: 'data.call_id is not an InboundFlow call id (a UUID); the call cannot be fetched' });
+				}
+				if (callId) {
+					try {
+						const response = await apiRequest.call(this, {
+							method: 'GET',
+							path: `/v1/calls/${callId}`,
+							scope: 'calls:read',
+							action: 'get the call of a webhook',
+							notFound: { what: 'Call', id: callId },
+							deadline: Date.now() + FETCH_DEADLINE_MS,
+						});
+						item.call = response.data as IDataObject;
+					} catch (error) {
+						// Not emitted: forgotten, so InboundFlow's retry is not taken for a duplicate.
+						settle(false);
+						const message = redactError(error instanceof Error ? error.message : String(error), [secret]);
+						this.logger.error(`InboundFlow webhook: delivery ${key} not emitted: ${message}`);
+						return answer(502, { error: 'Fetching the full call failed; delivery not emitted, send it again' });
+					}
 				}
 			}
+			// n8n answers (onReceived): on n8n 2.x only after it created the execution, and
+			// with a 5xx when it could not; static data is saved before that answer. The
+			// delivery is remembered for good only when the answer is a 2xx.
+			const end = res.end;
+			res.end = function (this: typeof res, ...args: Parameters<typeof res.end>) {
+				settle(res.statusCode >= 200 && res.statusCode < 300);
+				return end.apply(this, args);
+			} as typeof res.end;
+			if (ledger.shouldSave(trigger, Date.now())) staticData.deliveries = ledger.snapshot(trigger, claim.fp, Date.now()) as unknown as IDataObject;
+			handedToN8n = true;
+			return {
+				workflowData: [this.helpers.returnJsonArray([item])],
+				webhookResponse: { received: true, delivery_id: key },
+			};
+		} finally {
+			// Not handed to n8n (refused, or an unexpected error): not taken.
+			if (!handedToN8n) settle(false);
 		}
-		// Answered here (not by n8n after starting the run), so n8n saves the static data
-		// holding this key before the execution starts.
-		res.status(200).json({ received: true, delivery_id: key });
-		return { noWebhookResponse: true, workflowData: [this.helpers.returnJsonArray([item])] };
+	}
+}
+
+/**
+ * Takes a delivery; a copy of one still pending waits for its outcome (up to
+ * COPY_WAIT_MS): emitted → done, failed → this copy takes it.
+ */
+async function claimDelivery(trigger: string, key: string, carry: (snapshot: SavedDeliveries) => void): Promise<Claim> {
+	const until = Date.now() + COPY_WAIT_MS;
+	for (;;) {
+		const claim = ledger.claim(trigger, key, Date.now(), carry);
+		const left = until - Date.now();
+		if (claim.kind !== 'pending' || left <= 0) return claim;
+		const stop = new AbortController();
+		const timer = sleep(left, stop.signal).then(
+			() => 'timeout' as const,
+			() => 'timeout' as const,
+		);
+		const outcome = await Promise.race([claim.outcome, timer]);
+		stop.abort();
+		if (outcome === 'timeout') return claim;
 	}
 }

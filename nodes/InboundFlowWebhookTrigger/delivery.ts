@@ -11,6 +11,9 @@ export const WEBHOOK_EVENTS = ['call.completed', 'call.transferred', 'appointmen
 export const MAX_DELIVERY_ID = 200;
 const MAX_SIGNATURE_HEADER = 200;
 const MAX_TIMESTAMP_TEXT = 40;
+/** The latest time a JavaScript Date can hold. */
+const MAX_DATE_MS = 8.64e15;
+
 
 export interface DeliveryInput {
 	/** The bytes n8n received; undefined when n8n kept none. */
@@ -61,13 +64,17 @@ export function signatureMatches(secret: string, payload: Buffer, signature: Buf
  * an ISO 8601 date; undefined when it is neither.
  */
 export function parseTimestamp(value: unknown): number | undefined {
-	if (typeof value === 'number') return Number.isFinite(value) && value > 0 ? (value > 1e11 ? value : value * 1000) : undefined;
+	if (typeof value === 'number') {
+		const ms = Number.isFinite(value) && value > 0 ? (value > 1e11 ? value : value * 1000) : undefined;
+		// Beyond what a Date can hold ("Invalid time value"): not a time.
+		return ms !== undefined && ms <= MAX_DATE_MS ? ms : undefined;
+	}
 	if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TIMESTAMP_TEXT) return undefined;
 	const text = value.trim();
 	if (/^\d{1,16}(\.\d{1,6})?$/.test(text)) return parseTimestamp(Number(text));
 	if (!/^\d{4}-\d{2}-\d{2}T/.test(text)) return undefined;
 	const ms = Date.parse(text);
-	return Number.isNaN(ms) ? undefined : ms;
+	return Number.isNaN(ms) || Math.abs(ms) > MAX_DATE_MS ? undefined : ms;
 }
 
 /** Checks one delivery; says what to answer, or what to emit. */
@@ -155,41 +162,4 @@ export function checkDelivery(input: DeliveryInput): Verdict {
 			data,
 		},
 	};
-}
-
-/**
- * Delivery keys seen by this process, per workflow trigger: in flight or emitted
- * before n8n saved static data. Bounded in triggers and in keys per trigger.
- */
-export class DeliveryMemory {
-	private byTrigger = new Map<string, string[]>();
-
-	constructor(
-		private maxTriggers = 1000,
-		private maxKeys = 500,
-	) {}
-
-	has(trigger: string, key: string): boolean {
-		return this.byTrigger.get(trigger)?.includes(key) ?? false;
-	}
-
-	add(trigger: string, key: string): void {
-		const list = this.byTrigger.get(trigger) ?? [];
-		this.byTrigger.delete(trigger); // most recently used last
-		this.byTrigger.set(trigger, [...list.filter((k) => k !== key), key].slice(-this.maxKeys));
-		while (this.byTrigger.size > this.maxTriggers) this.byTrigger.delete(this.byTrigger.keys().next().value as string);
-	}
-
-	remove(trigger: string, key: string): void {
-		const list = this.byTrigger.get(trigger);
-		if (list) this.byTrigger.set(trigger, list.filter((k) => k !== key));
-	}
-
-	get size(): number {
-		return this.byTrigger.size;
-	}
-
-	clear(): void {
-		this.byTrigger.clear();
-	}
 }

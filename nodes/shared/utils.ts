@@ -11,3 +11,8 @@ export function header(headers: IDataObject | Record<string, unknown>, name: str
 	if (Array.isArray(value)) return value.length && value[0] !== undefined && value[0] !== null ? String(value[0]) : undefined;
 	return value === undefined || value === null || value === '' ? undefined : String(value);
 }
+
+/** Whether a value is an InboundFlow id: a UUID, safe to put in a request path. */
+export function isUuid(value: unknown): value is string {
+	return typeof value === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+}
