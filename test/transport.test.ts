@@ -3,12 +3,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 
+import * as workflow from 'n8n-workflow';
 import type { IDataObject } from 'n8n-workflow';
 
 import type { ErrorShape, InboundFlowEmulator } from '../emulator/server';
 import { MAX_EMPTY_PAGES } from '../nodes/shared/transport/pagination';
-import { resetBudgets, settings } from '../nodes/shared/transport/pacing';
-import { executeNode, fastTimings, json, restoreTimings, withEmulator, type Credentials } from './helpers';
+import { DEFAULT_SETTINGS, resetBudgets, settings } from '../nodes/shared/transport/pacing';
+import { executeNode, fastTimings, json, poll, restoreTimings, withEmulator, type Credentials } from './helpers';
 
 let emulator: InboundFlowEmulator;
 let credentials: Credentials;
@@ -20,6 +21,7 @@ afterAll(async () => await emulator.stop());
 beforeEach(() => {
 	emulator.reset();
 	fastTimings();
+	settings.rateWindowMs = DEFAULT_SETTINGS.rateWindowMs;
 });
 afterAll(restoreTimings);
 
@@ -440,5 +442,138 @@ describe('pager', () => {
 		const error = await failure(allCalls());
 		expect(error.message).toMatch(/a list answer without a "data" array/);
 		expect(emulator.requests).toHaveLength(1);
+	});
+});
+
+/**
+ * A hostile InboundFlow: answers /v1/me and /v1/calls with the scripted status and
+ * headers, one script line per request, then plain 200s.
+ */
+async function hostileServer(script: Array<{ status: number; headers: Record<string, string> }>) {
+	const seen: Array<{ path: string; at: number }> = [];
+	const server = http.createServer((req, res) => {
+		seen.push({ path: String(req.url), at: Date.now() });
+		const next = script.shift() ?? { status: 200, headers: {} };
+		const body =
+			next.status === 200
+				? String(req.url).startsWith('/v1/calls')
+					? { data: [], has_more: false, next_cursor: null, meta: { request_id: 'req_hostile0001' } }
+					: { data: { organization_name: 'Hostile', plan: 'x', scopes: ['calls:read'] }, meta: { request_id: 'req_hostile0001' } }
+				: { error: { message: 'Too many requests', code: 'rate_limited' }, meta: { request_id: 'req_hostile0429' } };
+		res.writeHead(next.status, { 'content-type': 'application/json', ...next.headers });
+		res.end(JSON.stringify(body));
+	});
+	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+	const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+	return {
+		url,
+		seen,
+		creds: { apiKey: credentials.apiKey, baseUrl: url } as Credentials,
+		close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+	};
+}
+
+/** The longest wait the node asked n8n\'s `sleep` for while `fn` ran (the node waits only through it). */
+async function longestTimer<T>(fn: () => Promise<T>): Promise<{ result: T | Error; longest: number }> {
+	let longest = 0;
+	const original = workflow.sleep;
+	const spy = jest.spyOn(workflow, 'sleep', 'get').mockReturnValue(async (ms: number, signal?: AbortSignal) => {
+		longest = Math.max(longest, ms);
+		return await original(ms, signal);
+	});
+	try {
+		return { result: await fn().catch((error: Error) => error), longest };
+	} finally {
+		spy.mockRestore();
+	}
+}
+
+describe('pacing bounds: no server answer stalls or locks out the key', () => {
+	const limited = (headers: Record<string, string>) => ({
+		status: 429,
+		headers: { 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '0', ...headers },
+	});
+	const spent = (headers: Record<string, string>) => ({
+		status: 200,
+		headers: { 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '0', ...headers },
+	});
+
+	it.each([
+		['1e308', /asked to wait longer than the node waits/],
+		['3600', /asked to wait 3600 s/],
+		['2147484', /asked to wait 2147484 s/],
+	])(
+		'Retry-After: %s fails that execution at once, clearly, and later executions and a polling trigger on the key are not held back',
+		async (retryAfter, message) => {
+			const server = await hostileServer([limited({ 'retry-after': retryAfter })]);
+			try {
+				const error = await failure(account, server.creds);
+				expect(error.message).toMatch(message);
+				expect(error.message).toMatch(/HTTP 429.*request ID req_hostile0429/);
+				expect(server.seen).toHaveLength(1);
+				// The next execution with the key sends at once and succeeds.
+				const next = await longestTimer(() => executeNode(account, { credentials: server.creds }));
+				expect(next.result).not.toBeInstanceOf(Error);
+				expect(next.longest).toBeLessThan(1000);
+				expect(server.seen).toHaveLength(2);
+				// A polling trigger on the same key reads too (no silent empty poll).
+				await poll({ event: 'newCall' }, { credentials: server.creds, staticData: {} });
+				expect(server.seen.length).toBeGreaterThanOrEqual(3);
+			} finally {
+				await server.close();
+			}
+		},
+	);
+
+	it.each([
+		['86400 (seconds from now)', '86400'],
+		['25 days ahead (unix seconds: past the 2^31 ms timer limit)', String(Math.floor(Date.now() / 1000) + 25 * 86_400)],
+	])('a 200 with X-RateLimit-Reset %s never makes the next request wait beyond the bound', async (_label, reset) => {
+		// Others took the key (59 of 60 besides ours): the node leaves them one window (shrunk here).
+		settings.rateWindowMs = 1000;
+		const server = await hostileServer([spent({ 'x-ratelimit-reset': reset })]);
+		try {
+			await executeNode(account, { credentials: server.creds });
+			const next = await longestTimer(() => executeNode(account, { credentials: server.creds }));
+			expect(next.result).not.toBeInstanceOf(Error);
+			expect(server.seen).toHaveLength(2);
+			expect(next.longest).toBeLessThanOrEqual(settings.maxRetryAfterMs);
+		} finally {
+			await server.close();
+		}
+	});
+
+	it('a 429 with X-RateLimit-Reset a day away (no Retry-After) fails that execution clearly and is not learned', async () => {
+		const server = await hostileServer([limited({ 'x-ratelimit-reset': '86400' })]);
+		try {
+			const error = await failure(account, server.creds);
+			expect(error.message).toMatch(/asked to wait 86400 s/);
+			const next = await longestTimer(() => executeNode(account, { credentials: server.creds }));
+			expect(next.result).not.toBeInstanceOf(Error);
+			expect(next.longest).toBeLessThan(1000);
+		} finally {
+			await server.close();
+		}
+	});
+
+	it('no timer the node sets ever exceeds the bound, whatever the answers (a mix of hostile headers)', async () => {
+		const server = await hostileServer([
+			spent({ 'x-ratelimit-limit': '1e308', 'x-ratelimit-remaining': '-5', 'x-ratelimit-reset': 'Infinity' }),
+			limited({ 'retry-after': 'Wed, 01 Jan 2200 00:00:00 GMT' }),
+			spent({ 'x-ratelimit-limit': 'abc', 'x-ratelimit-remaining': '1e400' }),
+		]);
+		try {
+			const all = await longestTimer(async () => {
+				await executeNode(account, { credentials: server.creds });
+				await failure(account, server.creds);
+				await executeNode(account, { credentials: server.creds });
+				return await executeNode(account, { credentials: server.creds });
+			});
+			expect(all.result).not.toBeInstanceOf(Error);
+			expect(server.seen).toHaveLength(4);
+			expect(all.longest).toBeLessThanOrEqual(settings.maxRetryAfterMs);
+		} finally {
+			await server.close();
+		}
 	});
 });
