@@ -577,3 +577,74 @@ describe('pacing bounds: no server answer stalls or locks out the key', () => {
 		}
 	});
 });
+
+/**
+ * The documented limit's shape (60 requests per window, only X-RateLimit-Limit and
+ * -Remaining, Retry-After on a 429), window shrunk to 3 s, for either way the API may
+ * count a window. The node is told the shrunk window as the documented one.
+ */
+describe('rate limit: reaching the ceiling alone and with two executions on one key (60 requests per 3-s window)', () => {
+	const WINDOW = { limit: 60, windowMs: 3000 };
+	const models = ['fixed', 'sliding'] as const;
+	const items = (n: number) => Array.from({ length: n }, () => ({}));
+	const ok = (list: Array<{ status: number }>) => list.filter((r) => r.status === 200).length;
+	const limited = (list: Array<{ status: number }>) => list.filter((r) => r.status === 429).length;
+
+	function setup(rateWindow: (typeof models)[number]): void {
+		emulator.configure({ rateLimit: WINDOW, rateWindow, sendReset: false, retryAfter: 'seconds' });
+		settings.rateWindowMs = WINDOW.windowMs;
+	}
+	/** Starts just after a fixed window's start, as a key that was idle would. */
+	const freshWindow = () => new Promise((r) => setTimeout(r, WINDOW.windowMs - (Date.now() % WINDOW.windowMs) + 20));
+
+	it.each(models)('alone (%s window): at most one 429, every window it spans filled, records exact', async (model) => {
+		setup(model);
+		await freshWindow();
+		const out = await executeNode(account, { credentials, items: items(150) });
+		expect(json(out)).toHaveLength(150);
+		expect(json(out).every((a) => a.organization_name === 'Dave Auto Shop')).toBe(true);
+		const log = emulator.requests;
+		expect(ok(log)).toBe(150);
+		expect(limited(log)).toBeLessThanOrEqual(1);
+		// No window skipped or left part unused: every fixed window strictly inside the run holds 60;
+		// a sliding run of 150 spans at most three windows' starts (60 + 60 + 30).
+		if (model === 'fixed') {
+			const windows = log.filter((r) => r.status === 200).map((r) => Math.floor(r.at / WINDOW.windowMs));
+			const inner = [...new Set(windows)].filter((w) => w > windows[0] && w < windows[windows.length - 1]);
+			expect(inner.map((w) => windows.filter((x) => x === w).length)).toEqual(inner.map(() => 60));
+		} else {
+			const from = log[0].at;
+			expect(log.filter((r) => r.status === 200 && r.at < from + 2 * WINDOW.windowMs).length).toBeGreaterThanOrEqual(115);
+		}
+	}, 30_000);
+
+	it.each(models)(
+		'two executions at once on the key in one n8n process (%s window): ≤ 2 × 429, windows filled, neither below 40 % while both run',
+		async (model) => {
+			setup(model);
+			await freshWindow();
+			// Workflow B reads /v1/calls (tiny pages), A /v1/me: the log tells them apart.
+			const runs = await Promise.all([
+				executeNode(account, { credentials, items: items(90) }),
+				executeNode(
+					{ resource: 'call', operation: 'getAll', returnAll: false, limit: 1, simplify: false },
+					{ credentials, items: items(90) },
+				),
+			]);
+			expect(runs.map((out) => json(out).length)).toEqual([90, 90]);
+			const log = emulator.requests;
+			expect(limited(log)).toBeLessThanOrEqual(2);
+			const a = log.filter((r) => r.path === '/v1/me' && r.status === 200);
+			const b = log.filter((r) => r.path === '/v1/calls' && r.status === 200);
+			const bothTo = Math.min(a[a.length - 1].at, b[b.length - 1].at);
+			const share = (list: Array<{ at: number }>) => list.filter((r) => r.at <= bothTo).length;
+			const shares = [share(a), share(b)].map((n) => n / (share(a) + share(b)));
+			expect(Math.min(...shares)).toBeGreaterThanOrEqual(0.4);
+			// 180 requests need three windows: the first two are filled (≥ 98 % of 120).
+			const windowOf = (at: number) => Math.floor((at - log[0].at) / WINDOW.windowMs);
+			const firstTwo = log.filter((r) => r.status === 200 && windowOf(r.at) <= 1).length;
+			expect(firstTwo).toBeGreaterThanOrEqual(118);
+		},
+		40_000,
+	);
+});

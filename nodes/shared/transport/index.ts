@@ -26,7 +26,7 @@ import {
 	unexpectedError,
 	type RequestDescription,
 } from './errors';
-import { backoff, budgetKey, delayBefore, observe, rateLimited, settings, taking, type RateShare } from './pacing';
+import { backoff, budgetKey, delayBefore, observe, rateLimited, settings, taking } from './pacing';
 
 export const CREDENTIAL_NAME = 'inboundFlowApi';
 export { DEFAULT_BASE_URL };
@@ -36,8 +36,6 @@ export type InboundFlowContext = IExecuteFunctions | IPollFunctions | IWebhookFu
 export interface InboundFlowCredentials {
 	apiKey: string;
 	baseUrl?: string;
-	/** How much of the key's rate limit the node takes (absent in credentials saved before it existed). */
-	rateShare?: RateShare;
 }
 
 /** The server's time of an answer: `meta.timestamp` when sent, else the HTTP `Date` header. */
@@ -157,8 +155,6 @@ async function wait(ctx: InboundFlowContext, ms: number): Promise<void> {
 export interface ResolvedCredentials {
 	baseUrl: string;
 	apiKey: string;
-	/** 'leaveRoom' unless the credential says 'wholeKey'. */
-	rateShare?: RateShare;
 }
 
 export async function getCredentials(this: InboundFlowContext, itemIndex?: number): Promise<ResolvedCredentials> {
@@ -166,7 +162,6 @@ export async function getCredentials(this: InboundFlowContext, itemIndex?: numbe
 	return {
 		baseUrl: checkBaseUrl(this.getNode(), credentials.baseUrl, itemIndex),
 		apiKey: String(credentials.apiKey ?? ''),
-		rateShare: credentials.rateShare === 'wholeKey' ? 'wholeKey' : 'leaveRoom',
 	};
 }
 
@@ -222,7 +217,7 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 
 	for (;;) {
 		// Checked and taken in one step, so executions sharing the key never overbook it.
-		for (let d = delayBefore(key, Date.now(), credentials.rateShare); d > 0; d = delayBefore(key, Date.now(), credentials.rateShare)) {
+		for (let d = delayBefore(key, Date.now()); d > 0; d = delayBefore(key, Date.now())) {
 			await pause(d);
 		}
 		const timeout = Math.min(settings.timeoutMs, Math.floor(timeLeft()));

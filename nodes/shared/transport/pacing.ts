@@ -26,9 +26,9 @@ export interface TransportSettings {
 	maxRetryAfterMs: number;
 	timeoutMs: number;
 	/**
-	 * The window the documentation gives ("60 requests per minute"): used for the share
-	 * left to other clients until the server's answers teach the real length. Tests and
-	 * benchmarks shrink it together with the emulator's window.
+	 * The window the documentation gives ("60 requests per minute"): the model's slots age
+	 * by it until the server's answers teach the real length (waits never rest on it: a
+	 * spent key is asked instead). Tests and benchmarks shrink it with the emulator's window.
 	 */
 	rateWindowMs: number;
 }
@@ -46,9 +46,6 @@ export const DEFAULT_SETTINGS: TransportSettings = {
 /** Mutable so the test suite and benchmarks can shorten the waits. */
 export const settings: TransportSettings = { ...DEFAULT_SETTINGS };
 
-/** How much of the key the node takes (credential field "Rate Limit Share"). */
-export type RateShare = 'leaveRoom' | 'wholeKey';
-
 /** Requests in the modelled window: ours (`ours`), or other clients' noticed at `at`. */
 interface Slot {
 	/** When the slot was taken: our request's answer (its send while in flight), or when others' were noticed. */
@@ -63,8 +60,6 @@ interface KeyState {
 	limit: number;
 	/** Our slots stay a grace period past their modelled end (see observe). */
 	slots: Slot[];
-	/** Other clients' requests noticed, kept one window: their share is left to them. */
-	others: Array<{ at: number; count: number }>;
 	/** At least this long: learned from a Retry-After against the oldest slot held. */
 	windowMs?: number;
 	/** At most this long: learned when a request went through after the key was seen spent. */
@@ -97,7 +92,7 @@ export function resetBudgets(): void {
 function stateOf(key: string): KeyState {
 	let state = states.get(key);
 	if (!state) {
-		state = { limit: 0, slots: [], others: [] };
+		state = { limit: 0, slots: [] };
 		states.set(key, state);
 	}
 	return state;
@@ -128,7 +123,10 @@ function acceptable(ms: number | undefined): ms is number {
 	return ms !== undefined && Number.isFinite(ms) && ms <= settings.maxRetryAfterMs;
 }
 
-/** The window length the model uses: learned, else the documented one; never beyond the bound. */
+/**
+ * The window length the model uses: what the server's answers showed (the learned lower
+ * bound, else the upper one), else the documented one; never beyond the bound.
+ */
 function windowOf(state: KeyState): number {
 	const learned = state.windowMs ?? state.windowUpperMs;
 	return Math.min(learned ?? settings.rateWindowMs, settings.maxRetryAfterMs);
@@ -157,7 +155,6 @@ function expire(state: KeyState, now: number): void {
 	}
 	const windowMs = windowOf(state);
 	if (known(state)) state.slots = state.slots.filter((s) => s.inFlight || s.at + windowMs + (s.ours ? GRACE_MS : 0) > now);
-	state.others = state.others.filter((o) => o.at + windowMs > now);
 }
 
 const sum = (list: Array<{ count: number }>) => list.reduce((n, s) => n + s.count, 0);
@@ -166,21 +163,14 @@ const sum = (list: Array<{ count: number }>) => list.reduce((n, s) => n + s.coun
  * How long to wait before the next request with this key (0: send now). With room in
  * the window, none. Spent: until its oldest slot leaves, when the server has said how
  * long the window is (or when X-RateLimit-Reset says); if it has not, the request goes
- * and its answer tells (one at a time). With `leaveRoom`, when other clients use the
- * key, the node holds at most the limit less their last window's requests, less one.
+ * and its answer tells (one at a time).
  */
-export function delayBefore(key: string, now: number, share: RateShare = 'leaveRoom'): number {
+export function delayBefore(key: string, now: number): number {
 	const state = states.get(key);
 	if (!state || state.limit <= 0) return 0;
 	if (state.blockedUntil !== undefined && now < state.blockedUntil) return state.blockedUntil - now;
 	expire(state, now);
 	const held = live(state, now);
-	const others = sum(state.others);
-	if (share === 'leaveRoom' && others > 0) {
-		// Our own restraint: our oldest slot is ours again one window (learned, else documented) after it was taken.
-		const ours = held.filter((s) => s.ours);
-		if (sum(ours) >= Math.max(1, state.limit - others - 1)) return untilLeaves(state, ours, now) ?? 50;
-	}
 	if (sum(held) < state.limit) return 0;
 	if (state.resetAt !== undefined && state.resetAt > now) return Math.min(state.resetAt - now + 25, settings.maxRetryAfterMs);
 	if (known(state)) return untilLeaves(state, held, now) ?? 50;
@@ -250,10 +240,7 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 			s.at = now - windowMs + GRACE_MS;
 			count -= s.count;
 		}
-		if (count > 0) {
-			state.slots.push({ at: now, count, ours: false, inFlight: false });
-			state.others.push({ at: now, count });
-		}
+		if (count > 0) state.slots.push({ at: now, count, ours: false, inFlight: false });
 	} else if (inWindow < modelled) {
 		let extra = modelled - inWindow;
 		for (const s of [...settled].sort((a, b) => a.at - b.at)) {
