@@ -13,6 +13,7 @@ import { N8n, outputOf } from '../test/e2e/n8n';
 import { CREDENTIAL_ID, credentials as e2eCredentials } from '../test/e2e/workflows';
 import { executeNode, poll, type Credentials } from '../test/helpers';
 import { queueBench } from './queue';
+import { rateBench } from './rate';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
@@ -346,7 +347,14 @@ async function main(): Promise<void> {
 	say(d.length ? `\nPolling trigger soak in a real n8n (from the last npm test)…\n${table(d)}` : '\n(no soak figures: run npm test first)');
 	say('');
 	const queue = process.env.BENCH_QUEUE === '0' ? undefined : await queueBench(say);
-	const results = { date: new Date().toISOString(), node: process.version, unlimited: a, rateLimited: b, polling: c, soak: d, queue };
+	// Rate limit at the real 60-s window and shrunk to 6 s, fixed and sliding (bench/rate.ts).
+	let rate: IDataObject[] | undefined;
+	if (process.env.BENCH_RATE !== '0') {
+		say('\nRate limit: 60 requests per window, documented headers only, fixed and sliding windows (bench/rate.ts)…');
+		rate = await rateBench(say);
+		say(table(rate));
+	}
+	const results = { date: new Date().toISOString(), node: process.version, unlimited: a, rateLimited: b, polling: c, soak: d, queue, rate };
 	const dir = path.join(ROOT, 'bench', 'results');
 	fs.mkdirSync(dir, { recursive: true });
 	fs.writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);

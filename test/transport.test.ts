@@ -473,14 +473,17 @@ async function hostileServer(script: Array<{ status: number; headers: Record<str
 	};
 }
 
-/** The longest wait the node asked n8n\'s `sleep` for while `fn` ran (the node waits only through it). */
+/** The longest wait the node asked n8n's `sleep` for while `fn` ran (the node waits only through it). */
 async function longestTimer<T>(fn: () => Promise<T>): Promise<{ result: T | Error; longest: number }> {
 	let longest = 0;
 	const original = workflow.sleep;
-	const spy = jest.spyOn(workflow, 'sleep', 'get').mockReturnValue(async (ms: number, signal?: AbortSignal) => {
+	const measured: typeof workflow.sleep = async (ms, signal) => {
 		longest = Math.max(longest, ms);
 		return await original(ms, signal);
-	});
+	};
+	// n8n-workflow exports `sleep` through a getter: replace what the getter returns.
+	const exported = workflow as unknown as { sleep: unknown };
+	const spy = jest.spyOn(exported, 'sleep', 'get').mockReturnValue(measured);
 	try {
 		return { result: await fn().catch((error: Error) => error), longest };
 	} finally {
