@@ -66,6 +66,8 @@ interface KeyState {
 	windowUpperMs?: number;
 	/** The key looked spent with no length known: the next answer tells (see observe). */
 	probing?: boolean;
+	/** A 429 of this key carried an accepted Retry-After (the server says how long). */
+	retryAfterSeen?: boolean;
 	/** After a 429 with an accepted Retry-After: nothing is sent before this. */
 	blockedUntil?: number;
 	/** An accepted X-RateLimit-Reset (epoch ms): the window in which the key was seen spent ends then. */
@@ -174,6 +176,11 @@ export function delayBefore(key: string, now: number): number {
 	if (sum(held) < state.limit) return 0;
 	if (state.resetAt !== undefined && state.resetAt > now) return Math.min(state.resetAt - now + 25, settings.maxRetryAfterMs);
 	if (known(state)) return untilLeaves(state, held, now) ?? 50;
+	// Other clients' requests are older than ours: a 429's Retry-After says when theirs
+	// leave (and they take those places again), not ours. Ours leave one documented window
+	// after they were taken.
+	const ours = held.filter((s) => s.ours);
+	if (state.retryAfterSeen && ours.length > 0 && held.some((s) => !s.ours)) return untilLeaves(state, ours, now) ?? 50;
 	// Spent, and the server has not said for how long: ask it, one request at a time.
 	if (held.some((s) => s.inFlight)) return 50;
 	state.probing = true;
@@ -279,6 +286,7 @@ export function rateLimited(key: string, headers: Record<string, unknown>, attem
 	if (retryAfter !== undefined) {
 		if (!acceptable(retryAfter)) return { tooLong: describeWait(retryAfter, 'Retry-After') };
 		const end = now + retryAfter;
+		state.retryAfterSeen = true;
 		learnWindow(state, end, now);
 		state.blockedUntil = Math.max(state.blockedUntil ?? 0, end);
 		return { wait: Math.max(retryAfter, 50) };
