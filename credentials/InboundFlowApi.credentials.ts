@@ -41,27 +41,6 @@ export class InboundFlowApi implements ICredentialType {
 			description:
 				'Leave as is unless you reach InboundFlow through a proxy. Must use https://; http:// is accepted only for localhost and 127.0.0.1. The key is sent to this address only.',
 		},
-		{
-			displayName: 'Rate Limit Share',
-			name: 'rateShare',
-			type: 'options',
-			options: [
-				{
-					name: 'Leave Room for Other Apps Using This Key',
-					value: 'leaveRoom',
-					description:
-						'When the key’s remaining requests fall faster than the node’s own requests explain, the node leaves the other apps the share they used in the last minute',
-				},
-				{
-					name: 'Use the Whole Key',
-					value: 'wholeKey',
-					description: 'Only the node uses this key: it takes every request the limit allows',
-				},
-			],
-			default: 'leaveRoom',
-			description:
-				'InboundFlow allows 60 requests per minute per key, shared by everything that uses the key. Credentials saved before this setting existed leave room too.',
-		},
 	];
 
 	/**
