@@ -15,6 +15,7 @@ import { executeNode, poll, type Credentials } from '../test/helpers';
 import { queueBench } from './queue';
 import { recordingBench } from './recordings';
 import { webhookBench } from './webhook';
+import { rateBench } from './rate';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
@@ -353,7 +354,14 @@ async function main(): Promise<void> {
 	say('');
 	const queue = process.env.BENCH_QUEUE === '0' ? undefined : await queueBench(say);
 	if (process.env.BENCH_WEBHOOK !== '0') say(`${table(await webhookBench(say))}\n(also in bench/results/webhook.json)`);
-	const results = { date: new Date().toISOString(), node: process.version, unlimited: a, rateLimited: b, polling: c, soak: d, queue, recordings };
+	// Rate limit at the real 60-s window and shrunk to 6 s, fixed and sliding (bench/rate.ts).
+	let rate: IDataObject[] | undefined;
+	if (process.env.BENCH_RATE !== '0') {
+		say('\nRate limit: 60 requests per window, documented headers only, fixed and sliding windows (bench/rate.ts)…');
+		rate = await rateBench(say);
+		say(table(rate));
+	}
+	const results = { date: new Date().toISOString(), node: process.version, unlimited: a, rateLimited: b, polling: c, soak: d, queue, recordings, rate };
 	const dir = path.join(ROOT, 'bench', 'results');
 	fs.mkdirSync(dir, { recursive: true });
 	fs.writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);

@@ -35,6 +35,13 @@ export interface EmulatorConfig extends RecordingConfig {
 	rateLimit: { limit: number; windowMs: number } | null;
 	/** Whether responses carry X-RateLimit-Reset (unix seconds). Not documented: off by default. */
 	sendReset: boolean;
+	/**
+	 * How the rate limit counts "per minute" (the API does not say): `fixed` windows
+	 * aligned to the epoch, every request counted (429s too); or a `sliding` window: at
+	 * most `limit` accepted requests in any `windowMs`, a 429 not counted, and Retry-After
+	 * until the oldest counted request leaves the window.
+	 */
+	rateWindow: 'fixed' | 'sliding';
 	/** Whether answers carry meta.timestamp (every documented example does; never described). */
 	metaTimestamp: boolean;
 	/** Whether answers carry the HTTP Date header. */
@@ -62,6 +69,7 @@ export const DEFAULT_CONFIG: EmulatorConfig = {
 	errorShape: 'nested',
 	rateLimit: null,
 	sendReset: false,
+	rateWindow: 'fixed',
 	metaTimestamp: true,
 	sendDate: true,
 	cursorTtlMs: null,
@@ -228,6 +236,8 @@ export class InboundFlowEmulator {
 	private server: http.Server;
 	private sockets = new Set<Socket>();
 	private windows = new Map<string, { start: number; count: number }>();
+	/** rateWindow 'sliding': per key, the times of the accepted requests still in the window. */
+	private slidingLog = new Map<string, number[]>();
 	private sorted: Partial<Record<Resource, StoredRecord[]>> = {};
 	private logRequests: boolean;
 	private cursorsValidFrom = 0;
@@ -279,6 +289,7 @@ export class InboundFlowEmulator {
 	configure(config: Partial<EmulatorConfig>): void {
 		this.config = { ...this.config, ...config };
 		this.windows.clear();
+		this.slidingLog.clear();
 	}
 
 	inject(...faults: Fault[]): void {
@@ -314,6 +325,7 @@ export class InboundFlowEmulator {
 		this.faults = [];
 		this.requests = [];
 		this.windows.clear();
+		this.slidingLog.clear();
 		this.cursorsValidFrom = 0;
 		this.config = { ...DEFAULT_CONFIG, ...this.options.config };
 		this.recordings.reset();
@@ -347,6 +359,7 @@ export class InboundFlowEmulator {
 		const rl = this.config.rateLimit;
 		if (!rl) return { headers: {}, limited: false, resetMs: 0 };
 		const now = Date.now();
+		if (this.config.rateWindow === 'sliding') return this.slidingRateHeaders(key, rl, now);
 		const start = Math.floor(now / rl.windowMs) * rl.windowMs;
 		let window = this.windows.get(key);
 		if (!window || window.start !== start) {
@@ -361,6 +374,25 @@ export class InboundFlowEmulator {
 		};
 		if (this.config.sendReset) headers['x-ratelimit-reset'] = String(Math.ceil(resetMs / 1000));
 		return { headers, limited: window.count > rl.limit, resetMs };
+	}
+
+	private slidingRateHeaders(
+		key: string,
+		rl: { limit: number; windowMs: number },
+		now: number,
+	): { headers: Record<string, string>; limited: boolean; resetMs: number } {
+		const log = (this.slidingLog.get(key) ?? []).filter((at) => at > now - rl.windowMs);
+		this.slidingLog.set(key, log);
+		const limited = log.length >= rl.limit;
+		if (!limited) log.push(now);
+		const headers: Record<string, string> = {
+			'x-ratelimit-limit': String(rl.limit),
+			'x-ratelimit-remaining': String(Math.max(0, rl.limit - log.length)),
+		};
+		// The moment the oldest counted request leaves the window: the next one fits then.
+		const resetMs = (log[0] ?? now) + rl.windowMs;
+		if (this.config.sendReset) headers['x-ratelimit-reset'] = String(Math.ceil(resetMs / 1000));
+		return { headers, limited, resetMs };
 	}
 
 	private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -3,12 +3,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 
+import * as workflow from 'n8n-workflow';
 import type { IDataObject } from 'n8n-workflow';
 
 import type { ErrorShape, InboundFlowEmulator } from '../emulator/server';
 import { MAX_EMPTY_PAGES } from '../nodes/shared/transport/pagination';
-import { resetBudgets, settings } from '../nodes/shared/transport/pacing';
-import { executeNode, fastTimings, json, restoreTimings, withEmulator, type Credentials } from './helpers';
+import { DEFAULT_SETTINGS, resetBudgets, settings } from '../nodes/shared/transport/pacing';
+import { executeNode, fastTimings, json, poll, restoreTimings, withEmulator, type Credentials } from './helpers';
 
 let emulator: InboundFlowEmulator;
 let credentials: Credentials;
@@ -20,6 +21,7 @@ afterAll(async () => await emulator.stop());
 beforeEach(() => {
 	emulator.reset();
 	fastTimings();
+	settings.rateWindowMs = DEFAULT_SETTINGS.rateWindowMs;
 });
 afterAll(restoreTimings);
 
@@ -441,4 +443,211 @@ describe('pager', () => {
 		expect(error.message).toMatch(/a list answer without a "data" array/);
 		expect(emulator.requests).toHaveLength(1);
 	});
+});
+
+/**
+ * A hostile InboundFlow: answers /v1/me and /v1/calls with the scripted status and
+ * headers, one script line per request, then plain 200s.
+ */
+async function hostileServer(script: Array<{ status: number; headers: Record<string, string> }>) {
+	const seen: Array<{ path: string; at: number }> = [];
+	const server = http.createServer((req, res) => {
+		seen.push({ path: String(req.url), at: Date.now() });
+		const next = script.shift() ?? { status: 200, headers: {} };
+		const body =
+			next.status === 200
+				? String(req.url).startsWith('/v1/calls')
+					? { data: [], has_more: false, next_cursor: null, meta: { request_id: 'req_hostile0001' } }
+					: { data: { organization_name: 'Hostile', plan: 'x', scopes: ['calls:read'] }, meta: { request_id: 'req_hostile0001' } }
+				: { error: { message: 'Too many requests', code: 'rate_limited' }, meta: { request_id: 'req_hostile0429' } };
+		res.writeHead(next.status, { 'content-type': 'application/json', ...next.headers });
+		res.end(JSON.stringify(body));
+	});
+	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+	const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+	return {
+		url,
+		seen,
+		creds: { apiKey: credentials.apiKey, baseUrl: url } as Credentials,
+		close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+	};
+}
+
+/** The longest wait the node asked n8n's `sleep` for while `fn` ran (the node waits only through it). */
+async function longestTimer<T>(fn: () => Promise<T>): Promise<{ result: T | Error; longest: number }> {
+	let longest = 0;
+	const original = workflow.sleep;
+	const measured: typeof workflow.sleep = async (ms, signal) => {
+		longest = Math.max(longest, ms);
+		return await original(ms, signal);
+	};
+	// n8n-workflow exports `sleep` through a getter: replace what the getter returns.
+	const exported = workflow as unknown as { sleep: unknown };
+	const spy = jest.spyOn(exported, 'sleep', 'get').mockReturnValue(measured);
+	try {
+		return { result: await fn().catch((error: Error) => error), longest };
+	} finally {
+		spy.mockRestore();
+	}
+}
+
+describe('pacing bounds: no server answer stalls or locks out the key', () => {
+	const limited = (headers: Record<string, string>) => ({
+		status: 429,
+		headers: { 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '0', ...headers },
+	});
+	const spent = (headers: Record<string, string>) => ({
+		status: 200,
+		headers: { 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '0', ...headers },
+	});
+
+	it.each([
+		['1e308', /asked to wait longer than the node waits/],
+		['3600', /asked to wait 3600 s/],
+		['2147484', /asked to wait 2147484 s/],
+	])(
+		'Retry-After: %s fails that execution at once, clearly, and later executions and a polling trigger on the key are not held back',
+		async (retryAfter, message) => {
+			const server = await hostileServer([limited({ 'retry-after': retryAfter })]);
+			try {
+				const error = await failure(account, server.creds);
+				expect(error.message).toMatch(message);
+				expect(error.message).toMatch(/HTTP 429.*request ID req_hostile0429/);
+				expect(server.seen).toHaveLength(1);
+				// The next execution with the key sends at once and succeeds.
+				const next = await longestTimer(() => executeNode(account, { credentials: server.creds }));
+				expect(next.result).not.toBeInstanceOf(Error);
+				expect(next.longest).toBeLessThan(1000);
+				expect(server.seen).toHaveLength(2);
+				// A polling trigger on the same key reads too (no silent empty poll).
+				await poll({ event: 'newCall' }, { credentials: server.creds, staticData: {} });
+				expect(server.seen.length).toBeGreaterThanOrEqual(3);
+			} finally {
+				await server.close();
+			}
+		},
+	);
+
+	it.each([
+		['86400 (seconds from now)', '86400'],
+		['25 days ahead (unix seconds: past the 2^31 ms timer limit)', String(Math.floor(Date.now() / 1000) + 25 * 86_400)],
+	])('a 200 with X-RateLimit-Reset %s never makes the next request wait beyond the bound', async (_label, reset) => {
+		// Others took the key (59 of 60 besides ours): the node leaves them one window (shrunk here).
+		settings.rateWindowMs = 1000;
+		const server = await hostileServer([spent({ 'x-ratelimit-reset': reset })]);
+		try {
+			await executeNode(account, { credentials: server.creds });
+			const next = await longestTimer(() => executeNode(account, { credentials: server.creds }));
+			expect(next.result).not.toBeInstanceOf(Error);
+			expect(server.seen).toHaveLength(2);
+			expect(next.longest).toBeLessThanOrEqual(settings.maxRetryAfterMs);
+		} finally {
+			await server.close();
+		}
+	});
+
+	it('a 429 with X-RateLimit-Reset a day away (no Retry-After) fails that execution clearly and is not learned', async () => {
+		const server = await hostileServer([limited({ 'x-ratelimit-reset': '86400' })]);
+		try {
+			const error = await failure(account, server.creds);
+			expect(error.message).toMatch(/asked to wait 86400 s/);
+			const next = await longestTimer(() => executeNode(account, { credentials: server.creds }));
+			expect(next.result).not.toBeInstanceOf(Error);
+			expect(next.longest).toBeLessThan(1000);
+		} finally {
+			await server.close();
+		}
+	});
+
+	it('no timer the node sets ever exceeds the bound, whatever the answers (a mix of hostile headers)', async () => {
+		const server = await hostileServer([
+			spent({ 'x-ratelimit-limit': '1e308', 'x-ratelimit-remaining': '-5', 'x-ratelimit-reset': 'Infinity' }),
+			limited({ 'retry-after': 'Wed, 01 Jan 2200 00:00:00 GMT' }),
+			spent({ 'x-ratelimit-limit': 'abc', 'x-ratelimit-remaining': '1e400' }),
+		]);
+		try {
+			const all = await longestTimer(async () => {
+				await executeNode(account, { credentials: server.creds });
+				await failure(account, server.creds);
+				await executeNode(account, { credentials: server.creds });
+				return await executeNode(account, { credentials: server.creds });
+			});
+			expect(all.result).not.toBeInstanceOf(Error);
+			expect(server.seen).toHaveLength(4);
+			expect(all.longest).toBeLessThanOrEqual(settings.maxRetryAfterMs);
+		} finally {
+			await server.close();
+		}
+	});
+});
+
+/**
+ * The documented limit's shape (60 requests per window, only X-RateLimit-Limit and
+ * -Remaining, Retry-After on a 429), window shrunk to 3 s, for either way the API may
+ * count a window. The node is told the shrunk window as the documented one.
+ */
+describe('rate limit: reaching the ceiling alone and with two executions on one key (60 requests per 3-s window)', () => {
+	const WINDOW = { limit: 60, windowMs: 3000 };
+	const models = ['fixed', 'sliding'] as const;
+	const items = (n: number) => Array.from({ length: n }, () => ({}));
+	const ok = (list: Array<{ status: number }>) => list.filter((r) => r.status === 200).length;
+	const limited = (list: Array<{ status: number }>) => list.filter((r) => r.status === 429).length;
+
+	function setup(rateWindow: (typeof models)[number]): void {
+		emulator.configure({ rateLimit: WINDOW, rateWindow, sendReset: false, retryAfter: 'seconds' });
+		settings.rateWindowMs = WINDOW.windowMs;
+	}
+	/** Starts just after a fixed window's start, as a key that was idle would. */
+	const freshWindow = () => new Promise((r) => setTimeout(r, WINDOW.windowMs - (Date.now() % WINDOW.windowMs) + 20));
+
+	it.each(models)('alone (%s window): at most one 429, every window it spans filled, records exact', async (model) => {
+		setup(model);
+		await freshWindow();
+		const out = await executeNode(account, { credentials, items: items(150) });
+		expect(json(out)).toHaveLength(150);
+		expect(json(out).every((a) => a.organization_name === 'Dave Auto Shop')).toBe(true);
+		const log = emulator.requests;
+		expect(ok(log)).toBe(150);
+		expect(limited(log)).toBeLessThanOrEqual(1);
+		// No window skipped or left part unused: every fixed window strictly inside the run holds 60;
+		// a sliding run of 150 spans at most three windows' starts (60 + 60 + 30).
+		if (model === 'fixed') {
+			const windows = log.filter((r) => r.status === 200).map((r) => Math.floor(r.at / WINDOW.windowMs));
+			const inner = [...new Set(windows)].filter((w) => w > windows[0] && w < windows[windows.length - 1]);
+			expect(inner.map((w) => windows.filter((x) => x === w).length)).toEqual(inner.map(() => 60));
+		} else {
+			const from = log[0].at;
+			expect(log.filter((r) => r.status === 200 && r.at < from + 2 * WINDOW.windowMs).length).toBeGreaterThanOrEqual(115);
+		}
+	}, 30_000);
+
+	it.each(models)(
+		'two executions at once on the key in one n8n process (%s window): ≤ 2 × 429, windows filled, neither below 40 % while both run',
+		async (model) => {
+			setup(model);
+			await freshWindow();
+			// Workflow B reads /v1/calls (tiny pages), A /v1/me: the log tells them apart.
+			const runs = await Promise.all([
+				executeNode(account, { credentials, items: items(90) }),
+				executeNode(
+					{ resource: 'call', operation: 'getAll', returnAll: false, limit: 1, simplify: false },
+					{ credentials, items: items(90) },
+				),
+			]);
+			expect(runs.map((out) => json(out).length)).toEqual([90, 90]);
+			const log = emulator.requests;
+			expect(limited(log)).toBeLessThanOrEqual(2);
+			const a = log.filter((r) => r.path === '/v1/me' && r.status === 200);
+			const b = log.filter((r) => r.path === '/v1/calls' && r.status === 200);
+			const bothTo = Math.min(a[a.length - 1].at, b[b.length - 1].at);
+			const share = (list: Array<{ at: number }>) => list.filter((r) => r.at <= bothTo).length;
+			const shares = [share(a), share(b)].map((n) => n / (share(a) + share(b)));
+			expect(Math.min(...shares)).toBeGreaterThanOrEqual(0.4);
+			// 180 requests need three windows: the first two are filled (≥ 98 % of 120).
+			const windowOf = (at: number) => Math.floor((at - log[0].at) / WINDOW.windowMs);
+			const firstTwo = log.filter((r) => r.status === 200 && windowOf(r.at) <= 1).length;
+			expect(firstTwo).toBeGreaterThanOrEqual(118);
+		},
+		40_000,
+	);
 });

@@ -10,7 +10,7 @@ import type {
 	IPollFunctions,
 	IWebhookFunctions,
 } from 'n8n-workflow';
-import { sleep } from 'n8n-workflow';
+import { NodeApiError, sleep } from 'n8n-workflow';
 
 import { checkBaseUrlText, DEFAULT_BASE_URL } from '../baseUrl';
 import { header, isObject } from '../utils';
@@ -22,10 +22,11 @@ import {
 	redactError,
 	redirectError,
 	requestIdOf,
+	serverMessage,
 	unexpectedError,
 	type RequestDescription,
 } from './errors';
-import { backoff, block, budgetKey, delayBefore, observe, rateLimitDelay, settings } from './pacing';
+import { backoff, budgetKey, delayBefore, observe, rateLimited, settings, taking } from './pacing';
 
 export const CREDENTIAL_NAME = 'inboundFlowApi';
 export { DEFAULT_BASE_URL };
@@ -181,6 +182,25 @@ export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Pro
 	}
 }
 
+/** A 429 asking for a wait beyond the bound: this execution fails; nothing of it is kept for the key. */
+function waitRefusedError(
+	node: INode,
+	body: unknown,
+	headers: Record<string, unknown>,
+	req: RequestDescription,
+	asked: string,
+): NodeApiError {
+	const error = apiError(node, 429, body, headers, req);
+	const detail = error.message.slice(error.message.indexOf(' (HTTP 429'));
+	return new NodeApiError(node, { httpCode: '429', message: serverMessage(body) ?? null, request_id: requestIdOf(body, headers) ?? null }, {
+		message: `InboundFlow’s rate limit ${asked}, to ${req.action}${detail}`,
+		description:
+			'This execution stops here; later executions with the key are not held back by this answer. If InboundFlow really limits the key for that long, try again later.',
+		httpCode: '429',
+		itemIndex: req.itemIndex,
+	});
+}
+
 async function send(this: InboundFlowContext, req: ApiRequest, credentials: ResolvedCredentials): Promise<ApiResponse> {
 	const node = this.getNode();
 	const { baseUrl, apiKey } = credentials;
@@ -191,13 +211,18 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 	const timeLeft = () => (req.deadline === undefined ? Infinity : req.deadline - Date.now());
 	const pause = async (ms: number) => {
 		if (ms >= timeLeft()) throw new DeadlineError(req.action);
-		if (ms > 0) await wait(this, ms);
+		// Every wait is bounded (no timer beyond it, whatever an answer said).
+		if (ms > 0) await wait(this, Math.min(ms, settings.maxRetryAfterMs));
 	};
 
 	for (;;) {
-		await pause(delayBefore(key, Date.now()));
+		// Checked and taken in one step, so executions sharing the key never overbook it.
+		for (let d = delayBefore(key, Date.now()); d > 0; d = delayBefore(key, Date.now())) {
+			await pause(d);
+		}
 		const timeout = Math.min(settings.timeoutMs, Math.floor(timeLeft()));
 		if (timeout <= 0) throw new DeadlineError(req.action);
+		const slot = taking(key, Date.now());
 
 		let response: IN8nHttpFullResponse;
 		try {
@@ -214,6 +239,7 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 				timeout,
 			})) as IN8nHttpFullResponse;
 		} catch (error) {
+			observe(key, slot, {}, 0, Date.now());
 			const code = connectionErrorCode(error);
 			if (code === undefined) {
 				// Not an answer and not a socket failure: say what it is, not "could not reach".
@@ -231,16 +257,16 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 
 		const headers = (response.headers ?? {}) as Record<string, unknown>;
 		const status = response.statusCode;
-		observe(key, headers, Date.now());
+		observe(key, slot, headers, status, Date.now());
 		const parsed = parseBody(response.body);
 		const body = parsed.ok ? parsed.value : response.body;
 
 		if (status === 429) {
-			const delay = rateLimitDelay(key, headers, rateLimitRetries, Date.now());
-			if (rateLimitRetries < settings.maxRateLimitRetries && delay <= settings.maxRetryAfterMs) {
+			const verdict = rateLimited(key, headers, rateLimitRetries, Date.now());
+			if ('tooLong' in verdict) throw waitRefusedError(node, body, headers, req, verdict.tooLong);
+			if (rateLimitRetries < settings.maxRateLimitRetries) {
 				rateLimitRetries++;
-				block(key, Date.now() + delay);
-				await pause(delay);
+				await pause(verdict.wait);
 				continue;
 			}
 			throw apiError(node, status, body, headers, req);

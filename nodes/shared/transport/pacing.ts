@@ -1,5 +1,14 @@
-// Client-side pacing by InboundFlow's X-RateLimit-* headers, shared by every request
-// made with the same key in this n8n process, and the waits of the retry policy.
+// Client-side pacing by InboundFlow's rate-limit headers, shared by every request made
+// with the same key in this n8n process, and the waits of the retry policy.
+//
+// The node keeps, per key, a model of the server's window: its own requests (exact)
+// and the other clients' (noticed when X-RateLimit-Remaining falls faster than its own
+// requests explain). A request may take a slot for at most one window length; that
+// holds for a fixed window and for a sliding one alike, so pacing by it reaches the
+// ceiling either way. The window length is learned from the server (a 429's
+// Retry-After against the oldest request the window still holds); until it is known,
+// a spent key is asked (the next request goes, and its 429 says how long). Every wait
+// the server asks for is bounded: a longer one fails that execution and is not kept.
 import { header } from '../utils';
 
 export interface TransportSettings {
@@ -10,9 +19,18 @@ export interface TransportSettings {
 	/** First backoff step; doubles on each retry, with jitter. */
 	baseDelayMs: number;
 	maxDelayMs: number;
-	/** A 429 asking to wait longer than this fails at once, saying so. */
+	/**
+	 * The longest single wait: a Retry-After or X-RateLimit-Reset asking for longer fails
+	 * that execution at once (and is not learned); no wait of the node is ever longer.
+	 */
 	maxRetryAfterMs: number;
 	timeoutMs: number;
+	/**
+	 * The window the documentation gives ("60 requests per minute"): the model's slots age
+	 * by it until the server's answers teach the real length (waits never rest on it: a
+	 * spent key is asked instead). Tests and benchmarks shrink it with the emulator's window.
+	 */
+	rateWindowMs: number;
 }
 
 export const DEFAULT_SETTINGS: TransportSettings = {
@@ -22,27 +40,41 @@ export const DEFAULT_SETTINGS: TransportSettings = {
 	maxDelayMs: 20_000,
 	maxRetryAfterMs: 120_000,
 	timeoutMs: 30_000,
+	rateWindowMs: 60_000,
 };
 
 /** Mutable so the test suite and benchmarks can shorten the waits. */
 export const settings: TransportSettings = { ...DEFAULT_SETTINGS };
 
-interface Budget {
-	limit: number;
-	remaining: number;
-	/** Epoch ms at which the window resets, when the server says. */
-	resetAt?: number;
-	/** Epoch ms before which nothing may be sent (after a 429). */
-	blockedUntil?: number;
-	/** A window end learned from a 429's Retry-After (the API documents no reset header). */
-	boundary?: number;
-	/** Window length learned from two such ends. */
-	windowMs?: number;
-	/** Epoch ms at which `remaining` was seen (a response, or a 429). */
-	observedAt?: number;
+/** Requests in the modelled window: ours (`ours`), or other clients' noticed at `at`. */
+interface Slot {
+	/** When the slot was taken: our request's answer (its send while in flight), or when others' were noticed. */
+	at: number;
+	count: number;
+	ours: boolean;
+	inFlight: boolean;
 }
 
-const budgets = new Map<string, Budget>();
+interface KeyState {
+	/** X-RateLimit-Limit of the last answer (0: none seen yet). */
+	limit: number;
+	/** Our slots stay a grace period past their modelled end (see observe). */
+	slots: Slot[];
+	/** At least this long: learned from a Retry-After against the oldest slot held. */
+	windowMs?: number;
+	/** At most this long: learned when a request went through after the key was seen spent. */
+	windowUpperMs?: number;
+	/** The key looked spent with no length known: the next answer tells (see observe). */
+	probing?: boolean;
+	/** A 429 of this key carried an accepted Retry-After (the server says how long). */
+	retryAfterSeen?: boolean;
+	/** After a 429 with an accepted Retry-After: nothing is sent before this. */
+	blockedUntil?: number;
+	/** An accepted X-RateLimit-Reset (epoch ms): the window in which the key was seen spent ends then. */
+	resetAt?: number;
+}
+
+const states = new Map<string, KeyState>();
 
 /** A short, non-reversible key for the budget map, so the API key is never stored in it. */
 export function budgetKey(baseUrl: string, apiKey: string): string {
@@ -56,13 +88,21 @@ export function budgetKey(baseUrl: string, apiKey: string): string {
 }
 
 export function resetBudgets(): void {
-	budgets.clear();
+	states.clear();
 }
 
+function stateOf(key: string): KeyState {
+	let state = states.get(key);
+	if (!state) {
+		state = { limit: 0, slots: [] };
+		states.set(key, state);
+	}
+	return state;
+}
 
 /** X-RateLimit-Reset as epoch ms: unix seconds, unix ms, or seconds from now. */
 export function parseReset(value: string | undefined, now: number): number | undefined {
-	if (value === undefined) return undefined;
+	if (value === undefined || value.length > 40) return undefined;
 	const n = Number(value);
 	if (!Number.isFinite(n) || n < 0) return undefined;
 	if (n > 1e12) return n;
@@ -70,66 +110,154 @@ export function parseReset(value: string | undefined, now: number): number | und
 	return now + n * 1000;
 }
 
-/** Retry-After as a delay in ms: seconds, or an HTTP date. */
+/** Retry-After as a delay in ms: seconds, or an HTTP date; Infinity when no number holds it. */
 export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
-	if (value === undefined || value.trim() === '') return undefined;
+	if (value === undefined || value.trim() === '' || value.length > 100) return undefined;
 	const seconds = Number(value);
-	if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+	if (!Number.isNaN(seconds)) return Math.max(0, seconds * 1000);
 	const date = Date.parse(value);
 	if (Number.isNaN(date)) return undefined;
 	return Math.max(0, date - now);
 }
 
-/** Records what a response says of the key's budget. */
-export function observe(key: string, headers: Record<string, unknown>, now: number): void {
-	const limit = Number(header(headers, 'x-ratelimit-limit'));
-	const remaining = Number(header(headers, 'x-ratelimit-remaining'));
-	if (!Number.isFinite(limit) || !Number.isFinite(remaining) || limit <= 0) return;
-	const previous = budgets.get(key);
-	budgets.set(key, {
-		limit,
-		remaining,
-		resetAt: parseReset(header(headers, 'x-ratelimit-reset'), now),
-		blockedUntil: previous?.blockedUntil,
-		boundary: previous?.boundary,
-		windowMs: previous?.windowMs,
-		observedAt: now,
-	});
-}
-
-/** After a 429: nothing more is sent with this key before `until`. */
-export function block(key: string, until: number, now = Date.now()): void {
-	const budget = budgets.get(key) ?? { limit: 0, remaining: 0 };
-	budget.remaining = 0;
-	budget.observedAt = now;
-	budget.blockedUntil = Math.max(budget.blockedUntil ?? 0, until);
-	budgets.set(key, budget);
+/** A server-given wait the node accepts: finite and within the bound. */
+function acceptable(ms: number | undefined): ms is number {
+	return ms !== undefined && Number.isFinite(ms) && ms <= settings.maxRetryAfterMs;
 }
 
 /**
- * How long to wait before the next request with this key: none while the window has
- * room (a lone client reaches the ceiling); at zero, until the window in which it was
- * seen at zero resets: the X-RateLimit-Reset time when the server sends one, else the
- * window end learned from earlier 429s' Retry-After. Once that end has passed, the new
- * window has room (not a window later). With neither, the next request goes out and its
- * 429 tells.
+ * The window length the model uses: what the server's answers showed (the learned lower
+ * bound, else the upper one), else the documented one; never beyond the bound.
  */
-export function delayBefore(key: string, now: number): number {
-	const budget = budgets.get(key);
-	if (!budget) return 0;
-	if (budget.blockedUntil !== undefined && now < budget.blockedUntil) return budget.blockedUntil - now;
-	if (budget.limit <= 0 || budget.remaining > 0) return 0;
-	if (budget.resetAt !== undefined) return now >= budget.resetAt ? 0 : budget.resetAt - now + 25;
-	const end = windowEndAfter(budget, budget.observedAt ?? now);
-	return end === undefined || now >= end ? 0 : end - now + 25;
+function windowOf(state: KeyState): number {
+	const learned = state.windowMs ?? state.windowUpperMs;
+	return Math.min(learned ?? settings.rateWindowMs, settings.maxRetryAfterMs);
 }
 
-/** The learned end of the window that holds the moment `at`, projected by the learned length. */
-function windowEndAfter(budget: Budget, at: number): number | undefined {
-	if (budget.boundary === undefined) return undefined;
-	if (budget.boundary > at) return budget.boundary;
-	if (!budget.windowMs) return undefined;
-	return budget.boundary + (Math.floor((at - budget.boundary) / budget.windowMs) + 1) * budget.windowMs;
+/** Whether the server's answers have said how long the window is. */
+function known(state: KeyState): boolean {
+	return state.windowMs !== undefined || state.windowUpperMs !== undefined;
+}
+
+const GRACE_MS = 1000;
+
+/** Slots still held at `now`: in flight, or taken less than a window ago. */
+function live(state: KeyState, now: number): Slot[] {
+	const windowMs = windowOf(state);
+	return state.slots.filter((s) => s.inFlight || s.at + windowMs > now);
+}
+
+/** Forgets what has left the window by `now` (ours after a grace period, see observe). */
+function expire(state: KeyState, now: number): void {
+	if (state.resetAt !== undefined && now >= state.resetAt) {
+		// The server said the window ends then: what it held is gone.
+		const end = state.resetAt;
+		state.slots = state.slots.filter((s) => s.inFlight || s.at > end);
+		state.resetAt = undefined;
+	}
+	const windowMs = windowOf(state);
+	if (known(state)) state.slots = state.slots.filter((s) => s.inFlight || s.at + windowMs + (s.ours ? GRACE_MS : 0) > now);
+}
+
+const sum = (list: Array<{ count: number }>) => list.reduce((n, s) => n + s.count, 0);
+
+/**
+ * How long to wait before the next request with this key (0: send now). With room in
+ * the window, none. Spent: until its oldest slot leaves, when the server has said how
+ * long the window is (or when X-RateLimit-Reset says); if it has not, the request goes
+ * and its answer tells (one at a time).
+ */
+export function delayBefore(key: string, now: number): number {
+	const state = states.get(key);
+	if (!state || state.limit <= 0) return 0;
+	if (state.blockedUntil !== undefined && now < state.blockedUntil) return state.blockedUntil - now;
+	expire(state, now);
+	const held = live(state, now);
+	if (sum(held) < state.limit) return 0;
+	if (state.resetAt !== undefined && state.resetAt > now) return Math.min(state.resetAt - now + 25, settings.maxRetryAfterMs);
+	if (known(state)) return untilLeaves(state, held, now) ?? 50;
+	// Other clients' requests are older than ours: a 429's Retry-After says when theirs
+	// leave (and they take those places again), not ours. Ours leave one documented window
+	// after they were taken.
+	const ours = held.filter((s) => s.ours);
+	if (state.retryAfterSeen && ours.length > 0 && held.some((s) => !s.ours)) return untilLeaves(state, ours, now) ?? 50;
+	// Spent, and the server has not said for how long: ask it, one request at a time.
+	if (held.some((s) => s.inFlight)) return 50;
+	state.probing = true;
+	return 0;
+}
+
+/** When the oldest settled one of `slots` leaves the window. */
+function untilLeaves(state: KeyState, slots: Slot[], now: number): number | undefined {
+	const settled = slots.filter((s) => !s.inFlight);
+	if (settled.length === 0) return undefined;
+	const oldest = Math.min(...settled.map((s) => s.at));
+	return Math.max(1, Math.min(oldest + windowOf(state) - now + 25, settings.maxRetryAfterMs));
+}
+
+/** A request with this key goes now: it holds a slot from now. Returns its handle for `observe`. */
+export function taking(key: string, now: number): Slot {
+	const slot: Slot = { at: now, count: 1, ours: true, inFlight: true };
+	stateOf(key).slots.push(slot);
+	return slot;
+}
+
+/**
+ * Records an answer: its slot is settled at the answer's time (a 429 holds none), and
+ * X-RateLimit-Limit/Remaining (and an accepted X-RateLimit-Reset) correct the model:
+ * more requests in the window than it holds are other clients' (after our own slots
+ * just past their modelled end, which the server may still count); fewer means slots
+ * left earlier than modelled, oldest first.
+ */
+export function observe(key: string, slot: Slot | undefined, headers: Record<string, unknown>, status: number, now: number): void {
+	const state = stateOf(key);
+	const oldestBefore = Math.min(...state.slots.filter((s) => !s.inFlight).map((s) => s.at));
+	if (slot) {
+		slot.inFlight = false;
+		slot.at = now;
+		if (status === 429) state.slots = state.slots.filter((s) => s !== slot);
+	}
+	const answered = status >= 200 && status !== 429;
+	if (state.probing && answered && Number.isFinite(oldestBefore)) {
+		// The key was spent and this one went through: the window is at most this long.
+		const length = now - oldestBefore;
+		if (length >= 1000 && acceptable(length)) state.windowUpperMs = Math.min(state.windowUpperMs ?? Infinity, length);
+	}
+	if (answered) state.probing = false;
+	const limit = Number(header(headers, 'x-ratelimit-limit'));
+	const remaining = Number(header(headers, 'x-ratelimit-remaining'));
+	if (!Number.isFinite(limit) || !Number.isFinite(remaining) || limit < 1 || limit > 1e6) return;
+	state.limit = Math.floor(limit);
+	// A 429's Remaining is 0 whoever took the window: it says nothing of other clients' share.
+	if (status === 429) return;
+	const reset = parseReset(header(headers, 'x-ratelimit-reset'), now);
+	if (reset !== undefined && reset > now && acceptable(reset - now)) state.resetAt = reset;
+	expire(state, now);
+	const inWindow = Math.min(state.limit, Math.max(0, state.limit - Math.floor(remaining)));
+	const held = live(state, now);
+	const inFlight = sum(held.filter((s) => s.inFlight));
+	const settled = held.filter((s) => !s.inFlight);
+	const modelled = sum(settled);
+	if (inWindow > modelled + inFlight) {
+		let count = inWindow - modelled - inFlight;
+		// Our own slots just past their modelled end first: the server may hold them a little longer.
+		const windowMs = windowOf(state);
+		for (const s of state.slots.filter((o) => o.ours && !o.inFlight && o.at + windowMs <= now)) {
+			if (count <= 0) break;
+			s.at = now - windowMs + GRACE_MS;
+			count -= s.count;
+		}
+		if (count > 0) state.slots.push({ at: now, count, ours: false, inFlight: false });
+	} else if (inWindow < modelled) {
+		let extra = modelled - inWindow;
+		for (const s of [...settled].sort((a, b) => a.at - b.at)) {
+			if (extra <= 0) break;
+			const take = Math.min(extra, s.count);
+			s.count -= take;
+			extra -= take;
+		}
+		state.slots = state.slots.filter((s) => s.count > 0);
+	}
 }
 
 /** Exponential backoff with jitter for retry number `attempt` (0-based). */
@@ -138,30 +266,59 @@ export function backoff(attempt: number): number {
 	return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }
 
+export type RateLimitVerdict =
+	| { wait: number }
+	/** The server asks for longer than the node waits: fail this execution, keep nothing. */
+	| { tooLong: string };
+
 /**
- * How long to wait after a 429: Retry-After, else X-RateLimit-Reset, else backoff.
- * A Retry-After without a reset header also teaches the key's window: its end, and,
- * from two ends a window or more apart, its length.
+ * After a 429: wait Retry-After, else X-RateLimit-Reset, else back off. An accepted
+ * Retry-After holds every request with the key until then, and teaches the window's
+ * length: the oldest request the window still holds leaves it then. A wait beyond the
+ * bound (or one no timer can hold) is refused, and nothing of it is kept.
  */
-export function rateLimitDelay(key: string, headers: Record<string, unknown>, attempt: number, now: number): number {
-	const retryAfter = parseRetryAfter(header(headers, 'retry-after'), now);
-	const reset = parseReset(header(headers, 'x-ratelimit-reset'), now);
+export function rateLimited(key: string, headers: Record<string, unknown>, attempt: number, now: number): RateLimitVerdict {
+	const retryAfterText = header(headers, 'retry-after');
+	const retryAfter = parseRetryAfter(retryAfterText, now);
+	const resetText = header(headers, 'x-ratelimit-reset');
+	const reset = parseReset(resetText, now);
+	const state = stateOf(key);
 	if (retryAfter !== undefined) {
-		if (reset === undefined) learnWindowEnd(key, now + retryAfter);
-		return Math.max(retryAfter, 50);
+		if (!acceptable(retryAfter)) return { tooLong: describeWait(retryAfter, 'Retry-After') };
+		const end = now + retryAfter;
+		state.retryAfterSeen = true;
+		learnWindow(state, end, now);
+		state.blockedUntil = Math.max(state.blockedUntil ?? 0, end);
+		return { wait: Math.max(retryAfter, 50) };
 	}
-	if (reset !== undefined && reset > now) return reset - now + 25;
-	return backoff(attempt + 1);
+	if (reset !== undefined && reset > now) {
+		if (!acceptable(reset - now)) return { tooLong: describeWait(reset - now, 'X-RateLimit-Reset') };
+		state.blockedUntil = Math.max(state.blockedUntil ?? 0, reset + 25);
+		return { wait: reset - now + 25 };
+	}
+	if (resetText !== undefined && Number(resetText) === Infinity) {
+		return { tooLong: describeWait(Infinity, 'X-RateLimit-Reset') };
+	}
+	return { wait: backoff(attempt + 1) };
 }
 
-function learnWindowEnd(key: string, end: number): void {
-	const budget = budgets.get(key) ?? { limit: 0, remaining: 0 };
-	const previous = budget.boundary;
-	// Retry-After is in whole seconds: ends closer than that are the same window.
-	if (previous !== undefined && end - previous > 1500) {
-		const length = end - previous;
-		budget.windowMs = budget.windowMs ? Math.min(budget.windowMs, length) : length;
-	}
-	if (previous === undefined || Math.abs(end - previous) > 1500) budget.boundary = end;
-	budgets.set(key, budget);
+function describeWait(ms: number, source: string): string {
+	const limit = `${Math.round(settings.maxRetryAfterMs / 1000)} s`;
+	return Number.isFinite(ms) && ms < 1e15
+		? `asked to wait ${Math.round(ms / 1000)} s (${source}), longer than the node waits (${limit})`
+		: `asked to wait longer than the node waits (${source}; the node waits at most ${limit})`;
+}
+
+/**
+ * A Retry-After end against the oldest slot the window holds: the window is at least
+ * that long. Only when that slot is ours (others' are noticed late, their time unknown).
+ */
+function learnWindow(state: KeyState, end: number, now: number): void {
+	const held = live(state, now).filter((s) => !s.inFlight);
+	if (held.length === 0) return;
+	const oldest = held.reduce((a, b) => (b.at < a.at ? b : a));
+	if (!oldest.ours || held.some((s) => !s.ours && s.at <= oldest.at)) return;
+	const length = end - oldest.at;
+	if (length < 1000 || !acceptable(length)) return;
+	state.windowMs = Math.max(state.windowMs ?? 0, length);
 }

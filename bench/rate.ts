@@ -1,0 +1,150 @@
+// Rate-limit table of `npm run bench`: Return All under the documented limit (60
+// requests per window, only X-RateLimit-Limit/-Remaining and Retry-After on a 429), at
+// the real 60-s window and shrunk to 6 s, for a fixed and a sliding window: alone, two
+// executions at once on the key (one n8n process), and beside another app on the key
+// at 1 request / 2 s (30 per minute). Runs on its own too: node build/bench/rate.js
+// (BENCH_RATE_WINDOWS=6000 for the shrunk rows only).
+import type { IDataObject } from 'n8n-workflow';
+
+import { FULL_KEY, startEmulator, type InboundFlowEmulator } from '../emulator/server';
+import { resetBudgets, settings } from '../nodes/shared/transport/pacing';
+import { executeNode } from '../test/helpers';
+
+const LIMIT = 60;
+const WINDOWS = (process.env.BENCH_RATE_WINDOWS ?? '6000,60000').split(',').map(Number);
+const MODELS = (process.env.BENCH_RATE_MODELS ?? 'fixed,sliding').split(',') as Array<'fixed' | 'sliding'>;
+const CALLS = Number(process.env.BENCH_RATE_CALLS ?? 9000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Another app: GET /v1/me every `everyMs` on a fixed schedule; statuses with their send time. */
+function otherApp(url: string, everyMs: number) {
+	const log: Array<{ status: number; at: number }> = [];
+	const started = Date.now();
+	let n = 0;
+	let stopped = false;
+	const pending: Array<Promise<unknown>> = [];
+	const tick = () => {
+		if (stopped) return;
+		const at = Date.now();
+		pending.push(
+			fetch(`${url}/v1/me`, { headers: { authorization: `Bearer ${FULL_KEY}` } })
+				.then(async (r) => {
+					await r.arrayBuffer();
+					log.push({ status: r.status, at });
+				})
+				.catch(() => log.push({ status: -1, at })),
+		);
+		n++;
+		setTimeout(tick, Math.max(0, started + n * everyMs - Date.now()));
+	};
+	tick();
+	return {
+		log,
+		stop: async () => {
+			stopped = true;
+			await Promise.all(pending);
+		},
+	};
+}
+
+const returnAll = (clients: number, since?: string) => ({
+	resource: 'call',
+	operation: 'getAll',
+	returnAll: false,
+	limit: Math.floor(CALLS / clients),
+	simplify: false,
+	...(since ? { filters: { createdAfter: since } } : {}),
+});
+
+async function scenario(
+	emulator: InboundFlowEmulator,
+	windowMs: number,
+	model: 'fixed' | 'sliding',
+	kind: 'alone' | 'two executions' | 'other app 1 req/2 s',
+): Promise<IDataObject> {
+	emulator.configure({ rateLimit: { limit: LIMIT, windowMs }, rateWindow: model, sendReset: false, retryAfter: 'seconds' });
+	settings.rateWindowMs = windowMs;
+	resetBudgets();
+	const everyMs = windowMs / 30;
+	const other = kind === 'other app 1 req/2 s' ? otherApp(emulator.url, everyMs) : undefined;
+	// The other app runs a window first; otherwise start on a fresh window, as an idle key would.
+	if (other) await sleep(windowMs);
+	else await sleep(windowMs - (Date.now() % windowMs) + 50);
+	emulator.clearLog();
+	const started = Date.now();
+	const clients = kind === 'two executions' ? 2 : 1;
+	const runs = await Promise.allSettled(
+		Array.from({ length: clients }, (_, i) =>
+			executeNode(returnAll(clients, i === 1 ? '2000-01-01T00:00:00.000Z' : undefined), {
+				credentials: { apiKey: FULL_KEY, baseUrl: emulator.url },
+			}),
+		),
+	);
+	const seconds = (Date.now() - started) / 1000;
+	await other?.stop();
+	const log = emulator.requests.filter((r) => r.path === '/v1/calls');
+	const ok = log.filter((r) => r.status === 200).length;
+	const records = runs.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value[0].length : 0), 0);
+	const minimum = ((Math.ceil(ok / LIMIT) - 1) * windowMs) / 1000;
+	const row: IDataObject = {
+		window: `${windowMs / 1000} s ${model}`,
+		run: kind,
+		records,
+		exact: records === Math.floor(CALLS / clients) * clients,
+		requests: log.length,
+		rateLimited429: log.filter((r) => r.status === 429).length,
+		seconds: Number(seconds.toFixed(1)),
+		minimumSeconds: minimum,
+		shareOfCeiling: other ? 'n/a' : `${Math.min(100, (minimum / seconds) * 100).toFixed(1)} %`,
+	};
+	if (clients === 2) {
+		const mine = (i: number) => log.filter((r) => (i === 1) === ('since' in r.query));
+		const bothTo = Math.min(...[0, 1].map((i) => mine(i).at(-1)?.at ?? started));
+		const okBoth = [0, 1].map((i) => mine(i).filter((r) => r.status === 200 && r.at <= bothTo).length);
+		row.splitWhileBoth = okBoth.map((n) => `${Math.round((n / (okBoth[0] + okBoth[1])) * 100)} %`).join(' / ');
+	}
+	if (other) {
+		const during = other.log.filter((r) => r.at >= started && r.at <= started + seconds * 1000);
+		row.otherAppRequests = during.length;
+		row.otherApp429 = during.filter((r) => r.status === 429).length;
+		// What the other app left: the ceiling over the run less its successful requests.
+		const left = (seconds * 1000 * LIMIT) / windowMs - during.filter((r) => r.status === 200).length;
+		row.shareOfWhatOtherLeft = `${Math.min(100, (ok / left) * 100).toFixed(1)} %`;
+	}
+	return row;
+}
+
+export async function rateBench(say: (text: string) => void): Promise<IDataObject[]> {
+	const emulator = await startEmulator({ seed: { calls: CALLS }, logRequests: true });
+	const saved = { ...settings };
+	const rows: IDataObject[] = [];
+	try {
+		for (const windowMs of WINDOWS) {
+			for (const model of MODELS) {
+				for (const kind of ['alone', 'two executions', 'other app 1 req/2 s'] as const) {
+					const row = await scenario(emulator, windowMs, model, kind);
+					say(`  ${JSON.stringify(row)}`);
+					rows.push(row);
+				}
+			}
+		}
+	} finally {
+		Object.assign(settings, saved);
+		await emulator.stop();
+	}
+	return rows;
+}
+
+if (require.main === module) {
+	rateBench((text) => process.stdout.write(`${text}\n`))
+		.then((rows) => {
+			const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+			const line = (cells: unknown[]) => `| ${cells.map((c) => String(c ?? '')).join(' | ')} |`;
+			process.stdout.write(`${[line(keys), line(keys.map(() => '---')), ...rows.map((r) => line(keys.map((k) => r[k])))].join('\n')}\n`);
+		})
+		.catch((error: unknown) => {
+			process.stderr.write(`${String(error)}\n`);
+			process.exit(1);
+		});
+}
