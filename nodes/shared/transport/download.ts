@@ -25,7 +25,7 @@ import {
 	getCredentials,
 	type ResolvedCredentials,
 } from './index';
-import { backoff, budgetKey, delayBefore, observe, parseRetryAfter, rateLimitDelay, settings } from './pacing';
+import { backoff, budgetKey, delayBefore, observe, parseRetryAfter, rateLimited, settings, taking } from './pacing';
 
 export type DownloadContext = IExecuteFunctions | IPollFunctions | IWebhookFunctions;
 type Readable = Exclude<Parameters<IExecuteFunctions['helpers']['prepareBinaryData']>[0], Buffer>;
@@ -214,7 +214,13 @@ async function download(
 
 	/** One GET, the key attached only when `withKey` (the URL is then on the API origin). */
 	const get = async (url: URL, withKey: boolean): Promise<Hop> => {
-		if (withKey) await wait(this, delayBefore(key, Date.now()));
+		// Paced like every other request with the key (checked and taken in one step).
+		if (withKey) {
+			for (let d = delayBefore(key, Date.now()); d > 0; d = delayBefore(key, Date.now())) {
+				await wait(this, Math.min(d, settings.maxRetryAfterMs));
+			}
+		}
+		const slot = withKey ? taking(key, Date.now()) : undefined;
 		const signal = 'getExecutionCancelSignal' in this ? this.getExecutionCancelSignal() : undefined;
 		const options: IHttpRequestOptions = {
 			method: 'GET',
@@ -226,13 +232,19 @@ async function download(
 			timeout: settings.timeoutMs,
 			abortSignal: signal,
 		};
-		const response = (
-			withKey
-				? await this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL_NAME, options)
-				: await this.helpers.httpRequest(options)
-		) as IN8nHttpFullResponse;
+		let response: IN8nHttpFullResponse;
+		try {
+			response = (
+				withKey
+					? await this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL_NAME, options)
+					: await this.helpers.httpRequest(options)
+			) as IN8nHttpFullResponse;
+		} catch (error) {
+			if (slot) observe(key, slot, {}, 0, Date.now());
+			throw error;
+		}
 		const headers = (response.headers ?? {}) as Record<string, unknown>;
-		if (withKey) observe(key, headers, Date.now());
+		if (slot) observe(key, slot, headers, response.statusCode, Date.now());
 		return { status: response.statusCode, headers, body: response.body };
 	};
 
@@ -298,10 +310,10 @@ async function download(
 		const onApi = url.origin === apiOrigin && keyAllowed;
 		if (status !== 200) discard(hop.body);
 		if (status === 429 && onApi) {
-			const delay = rateLimitDelay(key, headers, rateLimitRetries, Date.now());
-			if (rateLimitRetries < settings.maxRateLimitRetries && delay <= settings.maxRetryAfterMs) {
+			const verdict = rateLimited(key, headers, rateLimitRetries, Date.now());
+			if ('wait' in verdict && rateLimitRetries < settings.maxRateLimitRetries) {
 				rateLimitRetries++;
-				await wait(this, delay);
+				await wait(this, Math.min(verdict.wait, settings.maxRetryAfterMs));
 				continue;
 			}
 		}
