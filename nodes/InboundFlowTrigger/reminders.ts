@@ -34,6 +34,8 @@ export const REMINDER_STATE_VERSION = 1;
 export const STATE_KEY = 'reminders';
 /** With two statuses and a cheaper read per status, every this many polls the read of all statuses is tried again. */
 export const PROBE_EVERY = 60;
+/** counts.all of a read of all statuses that was cut off: not cheaper than the reads per status. */
+const NOT_CHEAPER = -1;
 
 export interface ReminderSettings {
 	statuses: string[];
@@ -115,20 +117,21 @@ function pages(records: number): number {
 }
 
 /**
- * The reads of one poll: one per status, or one of all statuses (undefined) when that
- * costs fewer pages, judged by the last reads' counts. With no count of all statuses yet,
- * the first poll reads all statuses once to learn it.
+ * The reads of one poll: one per status, or one of all statuses (undefined) when the last
+ * reads say that costs fewer pages. Without a count of all statuses (first poll), and again
+ * every PROBE_EVERY polls, it tries the read of all statuses first, cut off after `cap`
+ * pages (fewer than the reads per status cost); if it does not end by then, the reads per
+ * status follow in the same poll.
  */
-export function plan(state: ReminderState | undefined, statuses: string[]): Array<string | undefined> {
-	if (statuses.length < 2) return statuses;
+export function plan(state: ReminderState | undefined, statuses: string[]): { reads: Array<string | undefined>; cap?: number } {
+	if (statuses.length < 2) return { reads: statuses };
 	const counts = state?.counts ?? {};
-	if (counts.all === undefined) return [undefined];
 	const byStatus = statuses.reduce((sum, status) => sum + pages(counts[status] ?? 0), 0);
-	const all = pages(counts.all);
-	if (all < byStatus) return [undefined];
-	// Equal or one page more: try all statuses again now and then (the account may have shrunk).
-	if (all <= byStatus + 1 && (state?.sinceProbe ?? 0) >= PROBE_EVERY) return [undefined];
-	return statuses;
+	if (counts.all !== undefined && counts.all !== NOT_CHEAPER && pages(counts.all) < byStatus) return { reads: [undefined] };
+	if (counts.all === undefined || (state?.sinceProbe ?? 0) >= PROBE_EVERY) {
+		return { reads: [undefined, ...statuses], cap: byStatus - 1 };
+	}
+	return { reads: statuses };
 }
 
 export interface ReadResult {
@@ -145,37 +148,48 @@ export interface ReadResult {
 /** Lists the appointments of the planned reads, created within the horizon. */
 export async function readOpen(
 	this: IPollFunctions,
-	reads: Array<string | undefined>,
+	planned: { reads: Array<string | undefined>; cap?: number },
 	settings: ReminderSettings,
 	deadline: number,
 ): Promise<ReadResult> {
 	// The horizon is days long: n8n's clock is close enough to ask from where (the decision uses the server's).
 	const since = new Date(Date.now() - settings.horizonMs).toISOString();
 	const out: ReadResult = { records: [], serverNowMs: 0, counts: {}, complete: true, requests: 0 };
-	for (const status of reads) {
+	for (const status of planned.reads) {
 		const qs: IDataObject = { since };
 		if (status) qs.status = status;
 		const req: ListRequest = { path: '/v1/appointments', qs, scope: 'appointments:read', action: 'list appointments', deadline };
+		const cap = status === undefined ? planned.cap : undefined;
 		const found: IDataObject[] = [];
+		let whole = false;
+		let read = 0;
 		try {
 			for await (const page of paginate.call(this, req)) {
 				out.requests++;
+				read++;
 				if (page.serverTime) out.serverNowMs = Math.max(out.serverNowMs, ms(page.serverTime));
 				found.push(...page.records);
 				out.records.push(...page.records);
+				if (!page.nextCursor) whole = true;
+				else if (cap !== undefined && read >= cap) break;
 			}
 		} catch (error) {
 			if (!(error instanceof DeadlineError)) throw toNodeError(this.getNode(), error);
 			out.complete = false;
-			// A read of all statuses that does not fit one poll costs more than this: never plan it again soon.
-			if (!status) out.counts.all = found.length + MAX_PAGE_SIZE * 10;
+			// A read of all statuses that does not fit one poll costs more than reads per status.
+			if (!status) out.counts.all = NOT_CHEAPER;
 			break;
 		}
 		if (status) {
 			out.counts[status] = found.filter((r) => r.status === status).length;
-		} else {
+		} else if (whole) {
 			out.counts.all = found.length;
 			for (const open of OPEN_STATUSES) out.counts[open] = found.filter((r) => r.status === open).length;
+			// Everything is read: the reads per status that followed as a fallback are not needed.
+			break;
+		} else {
+			// Cut off after `cap` pages: it costs at least as much as the reads per status.
+			out.counts.all = NOT_CHEAPER;
 		}
 	}
 	return out;
@@ -189,12 +203,12 @@ export async function pollDue(
 	budgetMs: number,
 ): Promise<{ due: IDataObject[]; state: ReminderState; requests: number }> {
 	const previous = readReminderState(previousValue);
-	const reads = plan(previous, settings.statuses);
-	const read = await readOpen.call(this, reads, settings, Date.now() + budgetMs);
+	const planned = plan(previous, settings.statuses);
+	const read = await readOpen.call(this, planned, settings, Date.now() + budgetMs);
 	const serverNow = read.serverNowMs > 0 ? read.serverNowMs : Date.now();
 	const { due, state } = remind(previous, read.records, serverNow, settings);
 	state.counts = { ...(previous?.counts ?? {}), ...read.counts };
-	state.sinceProbe = reads.includes(undefined) ? 0 : (previous?.sinceProbe ?? 0) + 1;
+	state.sinceProbe = planned.reads.includes(undefined) ? 0 : (previous?.sinceProbe ?? 0) + 1;
 	return { due, state, requests: read.requests };
 }
 
@@ -340,7 +354,7 @@ export async function pollStartingSoon(this: IPollFunctions): Promise<INodeExecu
 	const settings = readSettings.call(this);
 	if (this.getMode() === 'manual') {
 		// Fetch Test Event: the next open appointment to start, as a sample; changes nothing.
-		const read = await readOpen.call(this, settings.statuses, settings, Date.now() + MAX_POLL_MS);
+		const read = await readOpen.call(this, { reads: settings.statuses }, settings, Date.now() + MAX_POLL_MS);
 		const now = read.serverNowMs || Date.now();
 		const upcoming = read.records
 			.filter((r) => settings.statuses.includes(String(r.status)) && startOf(r) > now)
