@@ -15,7 +15,7 @@ import {
 	type ReminderSettings,
 	type ReminderState,
 } from '../nodes/InboundFlowTrigger/reminders';
-import { fastTimings, json, poll, restoreTimings, withEmulator, type Credentials } from './helpers';
+import { executeNode, fastTimings, json, poll, restoreTimings, withEmulator, type Credentials } from './helpers';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -355,7 +355,7 @@ describe('Appointment Starting Soon: requests per poll', () => {
 	])('%i booked, %i confirmed, %i closed', async (booked, confirmed, closed) => {
 		emulator.reset({ appointments: 0 });
 		const now = Date.now();
-		const spread = (k: number) => now + DAY + ((k * 7919) % (40 * DAY));
+		const spread = (k: number) => now + DAY + ((k * 7919 * MIN) % (40 * DAY));
 		for (let k = 0; k < booked; k++) emulator.book(spread(k));
 		for (let k = 0; k < confirmed; k++) emulator.book(spread(k), { status: 'confirmed' });
 		for (let k = 0; k < closed; k++) emulator.book(spread(k), { status: k % 2 ? 'cancelled' : 'completed' });
@@ -374,8 +374,103 @@ describe('Appointment Starting Soon: requests per poll', () => {
 		rows.push(`| ${booked + confirmed} (${booked}/${confirmed}) | ${all} | ${target} | ${counts[0]} | ${[...new Set(steady)].join(', ')} |`);
 		for (const c of steady) expect(c).toBeLessThanOrEqual(target);
 		// Where one page holds every appointment of the horizon, one request a poll.
-		if (all <= 100) expect(steady).toEqual([1, 1, 1]);
+		if (all <= 100) expect(counts).toEqual([1, 1, 1, 1]);
 		// The first poll tries one page of all statuses at most before reading per status.
 		expect(counts[0]).toBeLessThanOrEqual(target + 1);
+	});
+});
+
+// --- Appointment → Get Many: Starts After / Starts Before ---
+
+describe.each([{ order: 'newest' as const }, { order: 'oldest' as const, filterAfterPaging: true }])(
+	'Appointment Get Many with Starts After / Before, switches %o',
+	(config) => {
+		const base = Date.UTC(2026, 11, 10, 12);
+		const from = new Date(base + 2 * DAY).toISOString();
+		const to = new Date(base + 5 * DAY).toISOString();
+		const inWindow = (r: IDataObject) => {
+			const s = Date.parse(String(r.appointment_time_start));
+			return s >= Date.parse(from) && s < Date.parse(to);
+		};
+		/** The matching appointments in the order the API pages them. */
+		const expected = (status?: string) => {
+			const list = [...emulator.records.appointments].sort((a, b) =>
+				a.created_at === b.created_at ? (a.id < b.id ? -1 : 1) : a.created_at < b.created_at ? -1 : 1,
+			);
+			if (config.order === 'newest') list.reverse();
+			return list.filter((r) => inWindow(r) && (!status || r.status === status)).map((r) => r.id);
+		};
+		const getMany = (extra: IDataObject) =>
+			executeNode({ resource: 'appointment', operation: 'getAll', ...extra }, { credentials }).then(json);
+
+		beforeEach(() => {
+			emulator.reset({ appointments: 0 });
+			emulator.configure(config);
+			const now = Date.now();
+			// 350 appointments booked over the last days, starting over three weeks; one a minute apart.
+			for (let k = 0; k < 350; k++) {
+				emulator.book(base + ((k * 7919 * MIN) % (21 * DAY)), {
+					created_at: new Date(now - (k + 1) * 60_000).toISOString(),
+					status: k % 3 ? 'booked' : 'confirmed',
+				});
+			}
+			emulator.book(base + 3 * DAY, { appointment_time_start: 'soon' });
+			emulator.clearLog();
+		});
+
+		it('Limit counts matching appointments, reading pages only until it has them', async () => {
+			const want = expected();
+			expect(want.length).toBeGreaterThan(40);
+			const out = await getMany({ limit: 40, filters: { startsAfter: from, startsBefore: to } });
+			expect(out.map((r) => r.id)).toEqual(want.slice(0, 40));
+			// Full pages (matches per page are unknown), no more of them than needed.
+			expect(emulator.requests.every((r) => r.query.limit === '100')).toBe(true);
+			const perPage = emulator.requests.length;
+			expect(perPage).toBeLessThan(4);
+			expect(emulator.requests.every((r) => r.query.startsAfter === undefined && r.query.startsBefore === undefined)).toBe(true);
+		});
+
+		it('Return All: every matching appointment across pages, each once; the API filters still sent', async () => {
+			const out = await getMany({ returnAll: true, filters: { startsAfter: from, startsBefore: to, status: 'booked' } });
+			expect(out.map((r) => r.id)).toEqual(expected('booked'));
+			expect(emulator.requests.length).toBeGreaterThanOrEqual(config.filterAfterPaging ? 4 : 3);
+			expect(emulator.requests.every((r) => r.query.status === 'booked')).toBe(true);
+		});
+
+		it('only one bound: Starts After alone, Starts Before alone', async () => {
+			const after = await getMany({ returnAll: true, filters: { startsAfter: to } });
+			expect(after.length).toBeGreaterThan(0);
+			expect(after.every((r) => Date.parse(String(r.appointment_time_start)) >= Date.parse(to))).toBe(true);
+			const before = await getMany({ returnAll: true, filters: { startsBefore: from } });
+			expect(before.length + after.length + expected().length).toBe(350);
+		});
+	},
+);
+
+describe('Appointment Get Many start filters: dates and bad input', () => {
+	beforeEach(() => {
+		emulator.reset({ appointments: 0 });
+		emulator.configure({});
+	});
+	const getMany = (filters: IDataObject) =>
+		executeNode({ resource: 'appointment', operation: 'getAll', returnAll: true, filters }, { credentials }).then(json);
+
+	it('a date without a zone is read in the workflow’s time zone', async () => {
+		// n8n's default time zone (America/New_York): 2026-12-10 begins at 05:00 UTC.
+		const early = emulator.book(Date.parse('2026-12-10T04:30:00Z'));
+		const late = emulator.book(Date.parse('2026-12-10T05:30:00Z'));
+		const nextDay = emulator.book(Date.parse('2026-12-11T06:00:00Z'));
+		const out = await getMany({ startsAfter: '2026-12-10', startsBefore: '2026-12-11T00:00:00' });
+		expect(out.map((r) => r.id)).toEqual([late.id]);
+		expect([early.id, nextDay.id]).not.toContain(out[0].id);
+	});
+
+	it('refuses a bad date or an empty range before any request, naming the field', async () => {
+		emulator.clearLog();
+		await expect(getMany({ startsAfter: 'next week' })).rejects.toThrow(/^Starts After: "next week" is not a date/);
+		await expect(getMany({ startsAfter: '2026-12-10T10:00:00Z', startsBefore: '2026-12-10T10:00:00Z' })).rejects.toThrow(
+			/^Starts Before: .* is not later than Starts After/,
+		);
+		expect(emulator.requests).toHaveLength(0);
 	});
 });
