@@ -21,6 +21,11 @@ interface Started {
 }
 
 const launched: Started[] = [];
+/** The reminder example's message for npm start's demo appointment. */
+const REMINDER_LINE = /^ {2}→ SMS {4}\+14155550123 · Reminder: Lena, your Brake Inspection is on \w{3} \d{1,2} \w{3} at \d\d:\d\d\.$/m;
+/** SMS lines (reminders) npm start printed. */
+const smsLines = (output: string) => output.split('\n').filter((line) => line.startsWith('  → SMS '));
+let firstReminders: string[] = [];
 let copy: string;
 let userFolder: string;
 let ports: { emulator: number; sink: number; n8n: number };
@@ -170,7 +175,7 @@ describe('npm start', () => {
 		const started = launch(['scripts/run.mjs', 'start']);
 		await waitFor(started, /^Ready\./m, 400_000);
 		const output = started.output();
-		for (const phase of ['Importing the InboundFlow credentials…', 'Importing 3 example workflows…', 'Starting n8n']) {
+		for (const phase of ['Importing the InboundFlow credentials…', `Importing ${EXAMPLES.length} example workflows…`, 'Starting n8n']) {
 			expect(output).toContain(phase);
 		}
 		expect(output).toContain('(first visit: create the owner account)');
@@ -182,6 +187,11 @@ describe('npm start', () => {
 		expect(importFilesIn(userFolder)).toEqual([]);
 		// The appointment example is active: the demo feed's delivery became a Slack message, on one line.
 		await waitFor(started, /^ {2}→ Slack {2}New appointment: .+ – .+, .+\d\d:\d\d$/m, 60_000);
+
+		// The reminder example: the demo appointment (24 h 20 s ahead at start) is reminded, once per poll
+		// at most, with the seeded appointments already less than 24 hours away.
+		await waitFor(started, REMINDER_LINE, 240_000);
+		firstReminders = smsLines(started.output());
 
 		// An owner account, as on a first visit.
 		const setup = await fetch(`http://127.0.0.1:${ports.n8n}/rest/owner/setup`, {
@@ -207,10 +217,18 @@ describe('npm start', () => {
 		await new Promise((r) => setTimeout(r, 5000));
 		const output = started.output();
 		expect(output).not.toMatch(/^ {2}→ CRM {4}/m);
-		expect(output).toContain('Example workflows already in n8n were left as they are (3 of 3).');
-		expect(output).not.toContain('Importing 3 example workflows');
+		expect(output).toContain(`Example workflows already in n8n were left as they are (${EXAMPLES.length} of ${EXAMPLES.length}).`);
+		expect(output).not.toContain(`Importing ${EXAMPLES.length} example workflows`);
 		expect(output).not.toContain('first visit');
 		expect(importFilesIn(userFolder)).toEqual([]);
+		// After the restart the reminder trigger reminds the new demo appointment, and none of the
+		// seeded ones it reminded before the restart (same ids and times: the seed is pinned).
+		await waitFor(started, REMINDER_LINE, 240_000);
+		await new Promise((r) => setTimeout(r, 3000));
+		const again = smsLines(started.output());
+		expect(again.filter((line) => !REMINDER_LINE.test(line))).toEqual([]);
+		expect(again).toHaveLength(1);
+		expect(firstReminders.filter((line) => REMINDER_LINE.test(line))).toHaveLength(1);
 		await stopAndCheck(started, 'SIGHUP');
 
 		const list = await n8n.cli(['list:workflow']);

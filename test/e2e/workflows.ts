@@ -60,14 +60,20 @@ export function example(file: string, sinkUrl: string, options: boolean | Exampl
 }
 
 /** The example workflows, in examples/. */
-export const EXAMPLES = ['new-lead-to-crm.json', 'appointment-booked-to-slack.json', 'daily-digest-agent.json'];
+export const EXAMPLES = [
+	'new-lead-to-crm.json',
+	'appointment-booked-to-slack.json',
+	'daily-digest-agent.json',
+	'appointment-reminder.json',
+];
 /** Examples `npm start` activates; the others it imports inactive. */
-export const ACTIVE_EXAMPLES = ['new-lead-to-crm.json', 'appointment-booked-to-slack.json'];
+export const ACTIVE_EXAMPLES = ['new-lead-to-crm.json', 'appointment-booked-to-slack.json', 'appointment-reminder.json'];
 /** Workflow ids of the examples (in their files). */
 export const EXAMPLE_IDS = {
 	newLead: 'InbFlowExLead001',
 	appointmentBooked: 'InbFlowExAppt001',
 	dailyDigest: 'InbFlowExDgst001',
+	appointmentReminder: 'InbFlowExRmnd001',
 } as const;
 /** Webhook id of the "appointment booked" example: its URL is /webhook/<id>/inboundflow. */
 export const EXAMPLE_WEBHOOK_ID = '3c9a7e21-6b4d-4f0a-9e8c-2d5b1a7f4c30';
