@@ -343,3 +343,20 @@ export async function withEmulator(options: EmulatorOptions = {}): Promise<{
 export function json(output: INodeExecutionData[][] | null): IDataObject[] {
 	return (output?.[0] ?? []).map((item) => item.json);
 }
+
+/**
+ * An emulator for the whole test file, started before its tests (with fast retry timings)
+ * and stopped after them; read `emulator` and `credentials` from the returned object.
+ */
+export function emulatorPerFile(options: EmulatorOptions = {}): { emulator: InboundFlowEmulator; credentials: Credentials } {
+	const shared = {} as { emulator: InboundFlowEmulator; credentials: Credentials };
+	beforeAll(async () => {
+		Object.assign(shared, await withEmulator(options));
+		fastTimings();
+	});
+	afterAll(async () => {
+		restoreTimings();
+		await shared.emulator?.stop();
+	});
+	return shared;
+}

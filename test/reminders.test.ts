@@ -15,7 +15,7 @@ import {
 	type ReminderSettings,
 	type ReminderState,
 } from '../nodes/InboundFlowTrigger/reminders';
-import { executeNode, fastTimings, json, poll, restoreTimings, withEmulator, type Credentials } from './helpers';
+import { emulatorPerFile, executeNode, json, poll, type Credentials } from './helpers';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -188,17 +188,10 @@ describe('plan (reads per poll)', () => {
 
 // --- Over real HTTP, in n8n-core's PollContext ---
 
+const shared = emulatorPerFile({ seed: { appointments: 0 } });
 let emulator: InboundFlowEmulator;
 let credentials: Credentials;
-
-beforeAll(async () => {
-	({ emulator, credentials } = await withEmulator({ seed: { appointments: 0 } }));
-	fastTimings();
-});
-afterAll(async () => {
-	restoreTimings();
-	await emulator.stop();
-});
+beforeAll(() => ({ emulator, credentials } = shared));
 
 /** Node static data as n8n keeps it between polls (saved by emitting executions, and here by every poll). */
 class Store {
