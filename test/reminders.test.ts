@@ -467,3 +467,37 @@ describe('Appointment Get Many start filters: dates and bad input', () => {
 		expect(emulator.requests).toHaveLength(0);
 	});
 });
+
+describe('emulator: appointments over time', () => {
+	beforeEach(() => emulator.reset({ appointments: 0 }));
+
+	it('admin routes reschedule (start, end, date and updated_at change), cancel, and churn the book', async () => {
+		const a = emulator.book(Date.now() + 3 * DAY);
+		const before = String(a.updated_at);
+		await new Promise((r) => setTimeout(r, 5));
+		const start = Date.now() + 9 * DAY;
+		const patched = await fetch(`${emulator.url}/__admin/records/appointments/${a.id}`, {
+			method: 'PATCH',
+			body: JSON.stringify({ appointment_time_start: new Date(start).toISOString() }),
+		});
+		expect(patched.status).toBe(200);
+		expect(a.updated_at).not.toBe(before);
+		expect(emulator.reschedule(a.id, start)).toMatchObject({
+			appointment_time_start: new Date(start).toISOString(),
+			appointment_time_end: new Date(start + HOUR).toISOString(),
+			appointment_date: new Date(start).toISOString().slice(0, 10),
+		});
+		expect(emulator.cancel(a.id)?.status).toBe('cancelled');
+		const missing = await fetch(`${emulator.url}/__admin/records/appointments/nope`, { method: 'PATCH', body: '{}' });
+		expect(missing.status).toBe(404);
+		const churn = (await (
+			await fetch(`${emulator.url}/__admin/churn`, { method: 'POST', body: JSON.stringify({ book: 20, reschedule: 5, cancel: 3 }) })
+		).json()) as { booked: string[]; rescheduled: string[]; cancelled: string[] };
+		expect([churn.booked.length, churn.rescheduled.length, churn.cancelled.length]).toEqual([20, 5, 3]);
+		const starts = emulator.records.appointments.map((r) => Date.parse(String(r.appointment_time_start)) - Date.now());
+		// Booked an hour to six weeks ahead; rescheduled never into the past.
+		expect(Math.min(...starts)).toBeGreaterThan(0);
+		expect(Math.max(...starts)).toBeLessThanOrEqual(42 * DAY + HOUR + 8 * DAY);
+		expect(emulator.records.appointments.filter((r) => r.status === 'cancelled').length).toBe(3 + 1);
+	});
+});
