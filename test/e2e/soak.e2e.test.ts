@@ -312,7 +312,7 @@ const REMINDER_SOAK_MS = Number(process.env.INBOUNDFLOW_SOAK_REMINDER_SECONDS ??
 				const early = ids.filter((id) => startOf(id) - REMINDER_LEAD_MS > now + 15_000);
 				if (early.length) {
 					const id = pick(early);
-					const start = now + REMINDER_LEAD_MS + 20_000 + Math.random() * 60_000;
+					const start = Math.round(now + REMINDER_LEAD_MS + 20_000 + Math.random() * 60_000);
 					api.reschedule(id, start);
 					setStart(id, start);
 				}
@@ -320,7 +320,7 @@ const REMINDER_SOAK_MS = Number(process.env.INBOUNDFLOW_SOAK_REMINDER_SECONDS ??
 				const inside = ids.filter((id) => startOf(id) - REMINDER_LEAD_MS < now - 15_000 && startOf(id) > now + 5_000);
 				if (inside.length && step % 2 === 0) {
 					const id = pick(inside);
-					const start = now + REMINDER_LEAD_MS + 20_000 + Math.random() * 40_000;
+					const start = Math.round(now + REMINDER_LEAD_MS + 20_000 + Math.random() * 40_000);
 					api.reschedule(id, start);
 					setStart(id, start);
 				}
@@ -379,7 +379,22 @@ const REMINDER_SOAK_MS = Number(process.env.INBOUNDFLOW_SOAK_REMINDER_SECONDS ??
 				'429s': api.requests.filter((r) => r.status === 429).length,
 			};
 			const statuses = await executionStatuses(instance).catch((error: Error) => ({ unreadable: error.message }) as Record<string, unknown>);
-			process.stdout.write(`\n[${engine}] Appointment Starting Soon soak: ${JSON.stringify(rows)}\n  executions by status: ${JSON.stringify(statuses)}\n`);
+			const iso = (t: number) => new Date(t).toISOString().slice(11, 23);
+			const missedDetail = [...expected]
+				.filter((k) => !unique.has(k))
+				.map((key) => {
+					const [id, start] = [key.split('@')[0], Number(key.split('@')[1])];
+					const reads = api.requests
+						.filter((r) => r.path === '/v1/appointments' && !r.query.cursor && r.at > start - REMINDER_LEAD_MS - 5000 && r.at < start + 5000)
+						.map((r) => `${iso(r.at)}:${r.status}`);
+					const starts = history.get(id)!.map((h) => `${iso(h.start)} (set ${iso(h.from)})`).join(' → ');
+					return `${id} start ${iso(start)}, window from ${iso(start - REMINDER_LEAD_MS)}; starts ${starts}; cancelled ${cancelledAt.has(id) ? iso(cancelledAt.get(id)!) : '-'}; reads ${reads.join(' ')}`;
+				});
+			process.stdout.write(
+				`\n[${engine}] Appointment Starting Soon soak: ${JSON.stringify(rows)}\n  n8n down ${iso(down[0])}–${iso(down[1])}\n` +
+					(missedDetail.length ? `  missed:\n    ${missedDetail.join('\n    ')}\n` : '') +
+					`  executions by status: ${JSON.stringify(statuses)}\n`,
+			);
 			expect(rows.expected).toBeGreaterThan(10);
 			expect({ missed: rows.missed, duplicated: rows.duplicated, forbiddenEmitted: rows.forbiddenEmitted, unknown: rows.unknown }).toEqual({
 				missed: 0,
