@@ -49,7 +49,7 @@ describe('remind (randomized runs)', () => {
 		const open = (a: Appt) => settings.statuses.includes(a.status);
 		const iso = (v: number, offset: boolean) =>
 			offset ? `${new Date(v + 2 * HOUR).toISOString().slice(0, 23)}+02:00` : new Date(v).toISOString();
-		for (let step = 0; step < 1500; step++) {
+		for (let step = 0; step < 1000; step++) {
 			const r = next();
 			if (r < 0.25) {
 				// Booked now: from already started (entered late) to six weeks ahead.
@@ -136,14 +136,14 @@ describe('remind (randomized runs)', () => {
 
 	it.each(cases)('%s: each appointment reminded once per start time, in its window, never when not open', (_name, settings) => {
 		let total = 0;
-		for (let seed = 1; seed <= 12; seed++) {
+		for (let seed = 1; seed <= 6; seed++) {
 			const result = run(seed, settings);
 			expect(result.violations.slice(0, 5)).toEqual([]);
 			expect(result.maxState).toBeLessThan(result.appointments);
 			total += result.emitted;
 		}
 		// The runs remind hundreds of appointments (the checks above are not vacuous).
-		expect(total).toBeGreaterThan(300);
+		expect(total).toBeGreaterThan(150);
 	});
 
 	it('a stored state that cannot be read starts afresh', () => {

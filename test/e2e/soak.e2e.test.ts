@@ -299,7 +299,9 @@ const REMINDER_SOAK_MS = Number(process.env.INBOUNDFLOW_SOAK_REMINDER_SECONDS ??
 			const down = [Infinity, Infinity];
 			let restarted = false;
 			let step = 0;
-			while (Date.now() - started < REMINDER_SOAK_MS) {
+			// n8n's uptime so far (a restart on a loaded machine can take minutes).
+			const up = () => Date.now() - started - (restarted ? down[1] - down[0] : 0);
+			while (up() < REMINDER_SOAK_MS) {
 				step++;
 				const now = Date.now();
 				// Bookings whose reminder window opens 10 to 80 s from now.
@@ -332,12 +334,12 @@ const REMINDER_SOAK_MS = Number(process.env.INBOUNDFLOW_SOAK_REMINDER_SECONDS ??
 					cancelledAt.set(id, now);
 				}
 				if (step % 3 === 0) api.inject({ kind: 'status', status: 503, times: 2 }, { kind: 'drop', times: 1 });
-				if (!restarted && Date.now() - started > REMINDER_SOAK_MS / 2) {
-					restarted = true;
+				if (!restarted && up() > REMINDER_SOAK_MS / 2) {
 					down[0] = Date.now();
 					await instance.stop();
 					await instance.start();
 					down[1] = Date.now() + 5000;
+					restarted = true;
 				}
 				await new Promise((r) => setTimeout(r, 5000));
 			}
