@@ -12,6 +12,7 @@ import {
 	URGENCIES,
 	makeRecord,
 	messagesFor,
+	rng,
 	RESOURCES,
 	seedRecords,
 	type Json,
@@ -330,6 +331,69 @@ export class InboundFlowEmulator {
 		this.config = { ...DEFAULT_CONFIG, ...this.options.config };
 		this.recordings.reset();
 	}
+
+	// --- Appointments over time (issue 26): booking ahead, rescheduling, cancelling. ---
+
+	/** Changes a stored record; `updated_at` becomes now unless given. Undefined for an unknown id. */
+	update(resource: Resource, id: string, fields: Record<string, Json>): StoredRecord | undefined {
+		const record = this.records[resource].find((r) => r.id === id);
+		if (!record) return undefined;
+		Object.assign(record, { updated_at: new Date().toISOString() }, fields, { id, created_at: record.created_at });
+		delete this.sorted[resource];
+		return record;
+	}
+
+	/** Books an appointment now that starts at `startMs` (an hour long). */
+	book(startMs: number, fields: Record<string, Json> = {}): StoredRecord {
+		return this.add('appointments', { status: 'booked', ...appointmentTimes(startMs), ...fields });
+	}
+
+	/** Moves an appointment to a new start (start, end, date and updated_at change). */
+	reschedule(id: string, startMs: number): StoredRecord | undefined {
+		return this.update('appointments', id, appointmentTimes(startMs));
+	}
+
+	/** Cancels an appointment (status cancelled, updated_at now). */
+	cancel(id: string): StoredRecord | undefined {
+		return this.update('appointments', id, { status: 'cancelled' });
+	}
+
+	/**
+	 * One step of an appointment book over time: `book` new appointments starting between an
+	 * hour and `maxAheadDays` ahead, `reschedule` open ones by up to a week either way (never
+	 * into the past), `cancel` open ones. Deterministic for a seed.
+	 */
+	churnAppointments(step: ChurnStep): { booked: string[]; rescheduled: string[]; cancelled: string[] } {
+		const next = rng(step.seed ?? 7);
+		const now = Date.now();
+		const aheadMs = (step.maxAheadDays ?? 42) * 86_400_000;
+		const out = { booked: [] as string[], rescheduled: [] as string[], cancelled: [] as string[] };
+		for (let k = 0; k < (step.book ?? 0); k++) {
+			out.booked.push(this.book(now + 3_600_000 + Math.floor(next() * aheadMs), { status: next() < 0.7 ? 'booked' : 'confirmed' }).id);
+		}
+		const open = () =>
+			this.records.appointments.filter(
+				(a) => (a.status === 'booked' || a.status === 'confirmed') && Date.parse(String(a.appointment_time_start)) > now,
+			);
+		for (let k = 0; k < (step.reschedule ?? 0); k++) {
+			const list = open();
+			if (!list.length) break;
+			const a = list[Math.floor(next() * list.length)];
+			const shift = Math.round((next() * 2 - 1) * 7 * 86_400_000);
+			this.reschedule(a.id, Math.max(now + 600_000, Date.parse(String(a.appointment_time_start)) + shift));
+			out.rescheduled.push(a.id);
+		}
+		for (let k = 0; k < (step.cancel ?? 0); k++) {
+			const list = open();
+			if (!list.length) break;
+			const a = list[Math.floor(next() * list.length)];
+			this.cancel(a.id);
+			out.cancelled.push(a.id);
+		}
+		return out;
+	}
+
+	// --- end of appointments over time ---
 
 	private sortedRecords(resource: Resource): StoredRecord[] {
 		let list = this.sorted[resource];
@@ -754,6 +818,16 @@ export class InboundFlowEmulator {
 				const list = (Array.isArray(input) ? input : [input]) as Array<Record<string, Json>>;
 				return reply(201, list.map((fields) => this.add(resource, fields)));
 			}
+			// Appointments over time (issue 26).
+			case 'PATCH records': {
+				// PATCH /__admin/records/<resource>/<id>: change fields (updated_at becomes now).
+				const resource = parts[2] as Resource;
+				if (!RESOURCES.includes(resource) || !parts[3]) return reply(404, { error: 'PATCH /__admin/records/<resource>/<id>' });
+				const updated = this.update(resource, decodeURIComponent(parts[3]), input as Record<string, Json>);
+				return updated ? reply(200, updated) : reply(404, { error: `no ${resource} record ${parts[3]}` });
+			}
+			case 'POST churn':
+				return reply(200, this.churnAppointments(input as ChurnStep));
 			default:
 				return reply(404, { error: `no admin route ${method} ${url.pathname}` });
 		}
@@ -809,3 +883,29 @@ export function buildWebhook(delivery: WebhookDelivery): { body: string; headers
 	}
 	return { body, headers };
 }
+
+// --- Appointments over time (issue 26) ---
+
+export interface ChurnStep {
+	book?: number;
+	reschedule?: number;
+	cancel?: number;
+	/** New bookings start up to this many days ahead (default 42: six weeks). */
+	maxAheadDays?: number;
+	seed?: number;
+}
+
+/** Start, end (an hour later) and local date of an appointment starting at `startMs`. */
+export function appointmentTimes(startMs: number): Record<string, Json> {
+	const start = new Date(startMs).toISOString();
+	return {
+		appointment_date: start.slice(0, 10),
+		appointment_time_start: start,
+		appointment_time_end: new Date(startMs + 3_600_000).toISOString(),
+	};
+}
+
+// Appointment times follow the timestamp-format switch too (ISO 8601 UTC is documented;
+// an offset or whole seconds are legitimate answers).
+TIME_FIELDS.add('appointment_time_start');
+TIME_FIELDS.add('appointment_time_end');

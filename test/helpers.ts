@@ -375,3 +375,20 @@ export function credentialRequests(credentials: Credentials): {
 		request: async (options) => await context.helpers.requestWithAuthentication.call(context, 'inboundFlowApi', options as never),
 	};
 }
+
+/**
+ * An emulator for the whole test file, started before its tests (with fast retry timings)
+ * and stopped after them; read `emulator` and `credentials` from the returned object.
+ */
+export function emulatorPerFile(options: EmulatorOptions = {}): { emulator: InboundFlowEmulator; credentials: Credentials } {
+	const shared = {} as { emulator: InboundFlowEmulator; credentials: Credentials };
+	beforeAll(async () => {
+		Object.assign(shared, await withEmulator(options));
+		fastTimings();
+	});
+	afterAll(async () => {
+		restoreTimings();
+		await shared.emulator?.stop();
+	});
+	return shared;
+}

@@ -18,6 +18,8 @@ import {
 } from '../shared/descriptions';
 import type { ListRequest } from '../shared/transport/pagination';
 import { exclusivePoll, MAX_POLL_MS, newestRecord, pollRecords, readState, shelfKey } from './poller';
+// Appointment Starting Soon (issue 26): its fields and its poll live in reminders.ts.
+import { pollStartingSoon, REMINDER_EVENT, withReminderEvent } from './reminders';
 
 interface EventSpec {
 	/** Default lookback in minutes (see the Lookback option). */
@@ -163,8 +165,13 @@ export class InboundFlowTrigger implements INodeType {
 		],
 	};
 
+	constructor() {
+		this.description = withReminderEvent(this.description);
+	}
+
 	async poll(this: IPollFunctions): Promise<INodeExecutionData[][] | null> {
 		const event = this.getNodeParameter('event') as string;
+		if (event === REMINDER_EVENT) return await pollStartingSoon.call(this);
 		const spec = EVENTS[event];
 		if (!spec) throw new NodeOperationError(this.getNode(), `Event: "${event}" is not a supported event`);
 		const filters = spec.filters.length

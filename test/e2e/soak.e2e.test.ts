@@ -233,3 +233,183 @@ describe.each(ENGINES)('%s', (engine, engineEnv) => {
 		expect(overlapping).toBeGreaterThan(0); // and n8n started ticks while polls still ran
 	});
 });
+
+// --- Appointment Starting Soon in a real n8n (issue 26; additive block, opt-in) ---
+// INBOUNDFLOW_SOAK_REMINDERS=1 runs it on each engine of INBOUNDFLOW_SOAK_ENGINES (about
+// 4 minutes per engine, so not in `npm test`; the start suite checks the event in `npm
+// start`'s n8n across a restart). A trigger reminding 60 s before the start polls every
+// 10 s while appointments are booked, rescheduled (before their reminder, or after it to a
+// later time) and cancelled, with 503s, dropped connections and one restart of n8n. Every
+// (appointment, start) whose reminder window saw two polls (while it was current) arrives once; none
+// twice; none for an appointment cancelled before its window; none for a start that was
+// replaced before its window opened.
+const REMINDER_LEAD_MS = 60_000;
+const REMINDER_SOAK_MS = Number(process.env.INBOUNDFLOW_SOAK_REMINDER_SECONDS ?? 100) * 1000;
+
+(process.env.INBOUNDFLOW_SOAK_REMINDERS === '1' ? describe.each(ENGINES) : describe.skip.each(ENGINES))(
+	'%s: Appointment Starting Soon',
+	(engine, engineEnv) => {
+		let api: InboundFlowEmulator;
+		let out: Sink;
+		let instance: N8n;
+		const workflowId = 'InbFlowSoakRmnd1';
+
+		beforeAll(async () => {
+			api = await startEmulator({ port: await freePort(), seed: { appointments: 30 } });
+			out = await startSink();
+			instance = await N8n.create({ env: engineEnv });
+			await instance.importCredentials(credentials(api.url, FULL_KEY, 'whsec_soak_secret_0000'));
+			const workflow = pollingToSinkWorkflow({
+				id: workflowId,
+				name: 'InboundFlow soak: appointmentStartingSoon',
+				event: 'appointmentStartingSoon',
+				pollTimes: EVERY_10_SECONDS,
+				sinkUrl: `${out.url}/soak/reminders`,
+			});
+			const trigger = (workflow.nodes as Array<{ name: string; parameters: Record<string, unknown> }>).find((n) => n.name === 'Trigger')!;
+			Object.assign(trigger.parameters, { reminderLeadTime: 'custom', reminderLeadMinutes: REMINDER_LEAD_MS / 60_000 });
+			const sinkNode = (workflow.nodes as Array<{ name: string; parameters: Record<string, unknown> }>).find((n) => n.name === 'Sink')!;
+			sinkNode.parameters.jsonBody = '={{ JSON.stringify({ id: $json.id, start: $json.appointment_time_start }) }}';
+			await instance.importWorkflows([workflow]);
+			await instance.publish(workflowId);
+		});
+
+		afterAll(async () => {
+			await instance?.stop();
+			await out?.close();
+			await api?.stop();
+		});
+
+		it('each appointment reminded once per start time, never when cancelled, across a restart', async () => {
+			api.configure({ rateLimit: { limit: 60, windowMs: 60_000 } });
+			/** Every start each appointment had, with when it was set and replaced; cancel times. */
+			const history = new Map<string, Array<{ start: number; from: number; until: number }>>();
+			const cancelledAt = new Map<string, number>();
+			const setStart = (id: string, start: number) => {
+				const list = history.get(id) ?? [];
+				if (list.length) list[list.length - 1].until = Date.now();
+				list.push({ start, from: Date.now(), until: Infinity });
+				history.set(id, list);
+			};
+			const open = () => [...history.keys()].filter((id) => !cancelledAt.has(id));
+			const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)];
+			const startOf = (id: string) => history.get(id)!.at(-1)!.start;
+			await instance.start();
+			const started = Date.now();
+			const down = [Infinity, Infinity];
+			let restarted = false;
+			let step = 0;
+			// n8n's uptime so far (a restart on a loaded machine can take minutes).
+			const up = () => Date.now() - started - (restarted ? down[1] - down[0] : 0);
+			while (up() < REMINDER_SOAK_MS) {
+				step++;
+				const now = Date.now();
+				// Bookings whose reminder window opens 10 to 80 s from now.
+				for (let k = 0; k < 3; k++) {
+					const a = api.book(now + REMINDER_LEAD_MS + 10_000 + Math.random() * 70_000, { status: Math.random() < 0.7 ? 'booked' : 'confirmed' });
+					setStart(a.id, Date.parse(String(a.appointment_time_start)));
+				}
+				const ids = open();
+				// Rescheduled before its window opens (the old start must never be reminded) …
+				const early = ids.filter((id) => startOf(id) - REMINDER_LEAD_MS > now + 15_000);
+				if (early.length) {
+					const id = pick(early);
+					const start = Math.round(now + REMINDER_LEAD_MS + 20_000 + Math.random() * 60_000);
+					api.reschedule(id, start);
+					setStart(id, start);
+				}
+				// … or inside it, to a later start (both starts are reminded).
+				const inside = ids.filter((id) => startOf(id) - REMINDER_LEAD_MS < now - 15_000 && startOf(id) > now + 5_000);
+				if (inside.length && step % 2 === 0) {
+					const id = pick(inside);
+					const start = Math.round(now + REMINDER_LEAD_MS + 20_000 + Math.random() * 40_000);
+					api.reschedule(id, start);
+					setStart(id, start);
+				}
+				// Cancelled before its window opens.
+				const cancellable = ids.filter((id) => startOf(id) - REMINDER_LEAD_MS > now + 15_000);
+				if (cancellable.length && step % 2 === 1) {
+					const id = pick(cancellable);
+					api.cancel(id);
+					cancelledAt.set(id, now);
+				}
+				if (step % 3 === 0) api.inject({ kind: 'status', status: 503, times: 2 }, { kind: 'drop', times: 1 });
+				if (!restarted && up() > REMINDER_SOAK_MS / 2) {
+					down[0] = Date.now();
+					await instance.stop();
+					await instance.start();
+					down[1] = Date.now() + 5000;
+					restarted = true;
+				}
+				await new Promise((r) => setTimeout(r, 5000));
+			}
+			api.faults = [];
+			// Until every window has closed, then two more poll cycles.
+			const lastStart = Math.max(...[...history.values()].map((list) => list.at(-1)!.start));
+			await new Promise((r) => setTimeout(r, Math.max(0, lastStart - Date.now()) + 25_000));
+
+			const got = out.received
+				.filter((r) => r.path === '/soak/reminders')
+				.map((r) => `${String(r.body.id)}@${Date.parse(String(r.body.start))}`);
+			const unique = new Set(got);
+			const expected = new Set<string>();
+			const forbidden = new Set<string>();
+			for (const [id, list] of history) {
+				for (const { start, from, until } of list) {
+					const key = `${id}@${start}`;
+					const cancelled = cancelledAt.get(id) ?? Infinity;
+					// The part of its window in which this start was current, open, and n8n was up.
+					const windowFrom = Math.max(start - REMINDER_LEAD_MS, from);
+					const windowUntil = Math.min(start, until, cancelled);
+					// Expected when n8n polled at least twice in it (two reads of the list's first page;
+					// a poll that n8n did not run, or backed off, cannot remind).
+					const reads = api.requests.filter(
+						(r) => r.path === '/v1/appointments' && !r.query.cursor && r.status === 200 && r.at > windowFrom + 1000 && r.at < windowUntil - 1000,
+					);
+					// Reads more than 3 s apart are separate polls (one poll may read per status).
+					const polls = reads.filter((r, i) => i === 0 || r.at - reads[i - 1].at > 3000).length;
+					if (windowUntil <= windowFrom) forbidden.add(key);
+					else if (polls >= 2) expected.add(key);
+				}
+			}
+			const rows = {
+				engine,
+				appointments: history.size,
+				starts: [...history.values()].reduce((n, l) => n + l.length, 0),
+				cancelled: cancelledAt.size,
+				expected: expected.size,
+				emitted: got.length,
+				missed: [...expected].filter((k) => !unique.has(k)).length,
+				duplicated: got.length - unique.size,
+				forbiddenEmitted: [...forbidden].filter((k) => unique.has(k)).length,
+				unknown: [...unique].filter((k) => !history.has(k.split('@')[0])).length,
+				'429s': api.requests.filter((r) => r.status === 429).length,
+			};
+			const statuses = await executionStatuses(instance).catch((error: Error) => ({ unreadable: error.message }) as Record<string, unknown>);
+			const iso = (t: number) => new Date(t).toISOString().slice(11, 23);
+			const missedDetail = [...expected]
+				.filter((k) => !unique.has(k))
+				.map((key) => {
+					const [id, start] = [key.split('@')[0], Number(key.split('@')[1])];
+					const reads = api.requests
+						.filter((r) => r.path === '/v1/appointments' && !r.query.cursor && r.at > start - REMINDER_LEAD_MS - 5000 && r.at < start + 5000)
+						.map((r) => `${iso(r.at)}:${r.status}`);
+					const starts = history.get(id)!.map((h) => `${iso(h.start)} (set ${iso(h.from)})`).join(' → ');
+					return `${id} start ${iso(start)}, window from ${iso(start - REMINDER_LEAD_MS)}; starts ${starts}; cancelled ${cancelledAt.has(id) ? iso(cancelledAt.get(id)!) : '-'}; reads ${reads.join(' ')}`;
+				});
+			process.stdout.write(
+				`\n[${engine}] Appointment Starting Soon soak: ${JSON.stringify(rows)}\n  n8n down ${iso(down[0])}–${iso(down[1])}\n` +
+					(missedDetail.length ? `  missed:\n    ${missedDetail.join('\n    ')}\n` : '') +
+					`  executions by status: ${JSON.stringify(statuses)}\n`,
+			);
+			expect(rows.expected).toBeGreaterThan(10);
+			expect({ missed: rows.missed, duplicated: rows.duplicated, forbiddenEmitted: rows.forbiddenEmitted, unknown: rows.unknown }).toEqual({
+				missed: 0,
+				duplicated: 0,
+				forbiddenEmitted: 0,
+				unknown: 0,
+			});
+			expect(Object.keys(statuses).filter((s) => s !== 'success')).toEqual([]);
+		});
+	},
+);

@@ -23,6 +23,11 @@ interface Started {
 }
 
 const launched: Started[] = [];
+/** The reminder example's message for npm start's demo appointment. */
+const REMINDER_LINE = /^ {2}→ SMS {4}\+14155550123 · Reminder: Lena, your Brake Inspection is on \w{3} \d{1,2} \w{3} at \d\d:\d\d\.$/m;
+/** SMS lines (reminders) npm start printed. */
+const smsLines = (output: string) => output.split('\n').filter((line) => line.startsWith('  → SMS '));
+let firstReminders: string[] = [];
 let copy: string;
 let userFolder: string;
 let ports: { emulator: number; sink: number; n8n: number };
@@ -198,6 +203,11 @@ describe('npm start', () => {
 		const bytes = fs.readFileSync(path.join(recordings, saved[0]));
 		expect(createHash('sha256').update(bytes).digest('hex')).toBe(recordingChecksum(id, DEFAULT_RECORDING_CONFIG.recordingBytes));
 
+		// The reminder example: the demo appointment (24 h 20 s ahead at start) is reminded, once per poll
+		// at most, with the seeded appointments already less than 24 hours away.
+		await waitFor(started, REMINDER_LINE, 240_000);
+		firstReminders = smsLines(started.output());
+
 		// An owner account, as on a first visit.
 		const setup = await fetch(`http://127.0.0.1:${ports.n8n}/rest/owner/setup`, {
 			method: 'POST',
@@ -226,6 +236,14 @@ describe('npm start', () => {
 		expect(output).not.toContain(`Importing ${EXAMPLES.length} example workflows`);
 		expect(output).not.toContain('first visit');
 		expect(importFilesIn(userFolder)).toEqual([]);
+		// After the restart the reminder trigger reminds the new demo appointment, and none of the
+		// seeded ones it reminded before the restart (same ids and times: the seed is pinned).
+		await waitFor(started, REMINDER_LINE, 240_000);
+		await new Promise((r) => setTimeout(r, 3000));
+		const again = smsLines(started.output());
+		expect(again.filter((line) => !REMINDER_LINE.test(line))).toEqual([]);
+		expect(again).toHaveLength(1);
+		expect(firstReminders.filter((line) => REMINDER_LINE.test(line))).toHaveLength(1);
 		await stopAndCheck(started, 'SIGHUP');
 
 		const list = await n8n.cli(['list:workflow']);

@@ -193,7 +193,9 @@ function receivedLine(where: string, body: Record<string, unknown>): string {
 			? `→ CRM    ${[body.name, body.phone].filter(Boolean).join(' ')} · ${String(body.urgency ?? '?')} urgency · ${String(
 					body.call_summary ?? '',
 				)}`
-			: `→ Slack  ${String(body.text ?? JSON.stringify(body)).replace(/\s*\n\s*/g, ' ⏎ ')}`;
+			: where === '/sms/send'
+				? `→ SMS    ${String(body.to ?? '?')} · ${String(body.text ?? '')}`
+				: `→ Slack  ${String(body.text ?? JSON.stringify(body)).replace(/\s*\n\s*/g, ' ⏎ ')}`;
 	const line = `  ${text}`;
 	return line.length > width ? `${line.slice(0, width - 1)}…` : line;
 }
@@ -273,6 +275,13 @@ async function main(): Promise<void> {
 	fs.mkdirSync(recordingsDir, { recursive: true });
 	n8n = await N8n.create({ port: n8nPort, userFolder, env: { N8N_RESTRICT_FILE_ACCESS_TO: recordingsDir } });
 	pinSeedTimes(emulator.records, userFolder);
+	// The reminder example's demo: an appointment 24 hours and 20 seconds ahead, so that it
+	// comes within the example's 24 hours about when n8n is up (booked anew on every start).
+	emulator.book(Date.now() + 24 * 3_600_000 + 20_000, {
+		caller_name: 'Lena Fischer',
+		caller_phone: '+14155550123',
+		service_type: 'Brake Inspection',
+	});
 	removeLeftoverImportFiles(userFolder);
 	say(`n8n user folder: ${userFolder} (set INBOUNDFLOW_N8N_USER_FOLDER to use another)`);
 
@@ -323,6 +332,8 @@ async function main(): Promise<void> {
 		['Active workflows', '"new lead → CRM contact" (polls every minute)'],
 		['', '"appointment booked → Slack message" (webhook)'],
 		['', `"call completed → recording saved as a file" (polls every minute; files in ${recordingsDir})`],
+		['', '"appointment starting in 24 hours → reminder" (polls every minute;'],
+		['', ' a demo appointment is reminded within a minute or two)'],
 		['Inactive', '"daily digest by an AI Agent": needs your chat model credential'],
 		['', '(open it, pick a credential in "Chat Model", then activate)'],
 		['Demo feed', feed ? `a new lead and a booked appointment every ${Math.round(FEED_INTERVAL_MS / 1000)} s` : 'off'],

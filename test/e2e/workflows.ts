@@ -73,15 +73,22 @@ export const EXAMPLES = [
 	'daily-digest-agent.json',
 	// Issue 25: call completed → recording saved as a file.
 	'call-recording-to-disk.json',
+	'appointment-reminder.json',
 ];
 /** Examples `npm start` activates; the others it imports inactive. */
-export const ACTIVE_EXAMPLES = ['new-lead-to-crm.json', 'appointment-booked-to-slack.json', 'call-recording-to-disk.json'];
+export const ACTIVE_EXAMPLES = [
+	'new-lead-to-crm.json',
+	'appointment-booked-to-slack.json',
+	'call-recording-to-disk.json',
+	'appointment-reminder.json',
+];
 /** Workflow ids of the examples (in their files). */
 export const EXAMPLE_IDS = {
 	newLead: 'InbFlowExLead001',
 	appointmentBooked: 'InbFlowExAppt001',
 	dailyDigest: 'InbFlowExDgst001',
 	callRecording: 'InbFlowExRec0001',
+	appointmentReminder: 'InbFlowExRmnd001',
 } as const;
 /** Webhook id of the "appointment booked" example: its URL is /webhook/<id>/inboundflow. */
 export const EXAMPLE_WEBHOOK_ID = '3c9a7e21-6b4d-4f0a-9e8c-2d5b1a7f4c30';

@@ -91,6 +91,18 @@ export interface ListSpec {
 	 * text: an AI agent sees "<action> in InboundFlow" as the tool's description.
 	 */
 	returns: string;
+	/**
+	 * Filters the node applies itself, after the API's (the API has no such query): takes
+	 * its fields out of the Filters collection (validated, before any request) and returns
+	 * the record test, or undefined when none is set.
+	 */
+	nodeFilter?: (ctx: IExecuteFunctions, filters: IDataObject, itemIndex: number) => NodeFilter;
+}
+
+export interface NodeFilter {
+	/** The Filters collection without the node's own fields (sent to the API). */
+	apiFilters: IDataObject;
+	keep?: (record: IDataObject) => boolean;
 }
 
 /** A Get Many operation: Return All / Limit, a Filters collection, optional Simplify. */
@@ -113,11 +125,14 @@ export function getManyOperation(spec: ListSpec): Operation {
 		properties,
 		async execute(this: IExecuteFunctions, i: number) {
 			const limit = readLimit(this, i);
-			const qs = filterQuery(this, collection(this, 'filters', i), i);
+			const filters = collection(this, 'filters', i);
+			const own = spec.nodeFilter?.(this, filters, i);
+			const qs = filterQuery(this, own ? own.apiFilters : filters, i);
 			const records = await collect.call(
 				this,
 				{ path: spec.path, qs, scope: spec.scope, action: `list ${spec.noun}`, itemIndex: i },
 				limit,
+				own?.keep,
 			);
 			const simplify = spec.simplify && (this.getNodeParameter('simplify', i, true) as boolean);
 			return simplify ? records.map(spec.simplify!) : records;

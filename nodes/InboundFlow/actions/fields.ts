@@ -61,3 +61,23 @@ export function createdAfterFilter(noun: string): INodeProperties {
 		description: `Only ${noun} created after this moment (sent to InboundFlow as \`since\`)`,
 	};
 }
+
+/** Starts After / Starts Before: filters on an appointment's start that the node applies itself. */
+export const startsFilters: INodeProperties[] = [
+	{
+		displayName: 'Starts After',
+		name: 'startsAfter',
+		type: 'dateTime',
+		default: '',
+		description:
+			'Only appointments starting at or after this moment (a date without a time zone is read in the workflow’s time zone). Filtered by the node after InboundFlow’s own filters, as InboundFlow cannot filter by start time: it reads every page the other filters leave, so combine it with Created After where you can. Limit counts the matching appointments.',
+	},
+	{
+		displayName: 'Starts Before',
+		name: 'startsBefore',
+		type: 'dateTime',
+		default: '',
+		description:
+			'Only appointments starting before this moment (a date without a time zone is read in the workflow’s time zone). Filtered by the node after InboundFlow’s own filters, as InboundFlow cannot filter by start time: it reads every page the other filters leave, so combine it with Created After where you can. Limit counts the matching appointments.',
+	},
+];

@@ -93,17 +93,25 @@ export async function* paginate(
 	}
 }
 
-/** Collects the records of a list, up to `limit` (all when undefined). */
+/**
+ * Collects the records of a list, up to `limit` (all when undefined). With `keep` (a
+ * filter the node applies itself, after the API's), only records it keeps are collected
+ * and counted toward `limit`; pages are then always full-size, as how many of a page
+ * match is not known in advance, and no page is read once `limit` matches are in.
+ */
 export async function collect(
 	this: InboundFlowContext,
 	req: ListRequest,
 	limit?: number,
+	keep?: (record: IDataObject) => boolean,
 ): Promise<IDataObject[]> {
 	const out: IDataObject[] = [];
-	for await (const page of paginate.call(this, req, { limit })) {
+	if (limit !== undefined && limit <= 0) return out;
+	for await (const page of paginate.call(this, req, { limit: keep ? undefined : limit })) {
 		for (const record of page.records) {
-			if (limit !== undefined && out.length >= limit) return out;
+			if (keep && !keep(record)) continue;
 			out.push(record);
+			if (limit !== undefined && out.length >= limit) return out;
 		}
 	}
 	return out;
