@@ -380,13 +380,20 @@ export function credentialRequests(credentials: Credentials): {
  * An emulator for the whole test file, started before its tests (with fast retry timings)
  * and stopped after them; read `emulator` and `credentials` from the returned object.
  */
+/** jest's hooks, read from the global scope: this file is also loaded outside jest (benchmarks). */
+interface FileHooks {
+	beforeAll(fn: () => Promise<void>): void;
+	afterAll(fn: () => Promise<void>): void;
+}
+const hooks = globalThis as unknown as FileHooks;
+
 export function emulatorPerFile(options: EmulatorOptions = {}): { emulator: InboundFlowEmulator; credentials: Credentials } {
 	const shared = {} as { emulator: InboundFlowEmulator; credentials: Credentials };
-	beforeAll(async () => {
+	hooks.beforeAll(async () => {
 		Object.assign(shared, await withEmulator(options));
 		fastTimings();
 	});
-	afterAll(async () => {
+	hooks.afterAll(async () => {
 		restoreTimings();
 		await shared.emulator?.stop();
 	});
