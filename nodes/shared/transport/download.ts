@@ -232,16 +232,16 @@ async function download(
 			timeout: settings.timeoutMs,
 			abortSignal: signal,
 		};
-		let response: IN8nHttpFullResponse;
+		let response: IN8nHttpFullResponse | undefined;
 		try {
 			response = (
 				withKey
 					? await this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL_NAME, options)
 					: await this.helpers.httpRequest(options)
 			) as IN8nHttpFullResponse;
-		} catch (error) {
-			if (slot) observe(key, slot, {}, 0, Date.now());
-			throw error;
+		} finally {
+			// No answer: the slot it held is settled as such.
+			if (slot && response === undefined) observe(key, slot, {}, 0, Date.now());
 		}
 		const headers = (response.headers ?? {}) as Record<string, unknown>;
 		if (slot) observe(key, slot, headers, response.statusCode, Date.now());
