@@ -4,10 +4,14 @@
 // activation poll when that poll returns nothing: the baseline the trigger takes at
 // activation is not kept. Records created between the activation and the first scheduled
 // poll must still reach the workflow, once. Skipped for n8n 1.x, which has no such setting.
+// Then (issue 23) a 10-second schedule of six poll times, a backlog added while n8n is
+// down, and a restart: n8n's durable scheduler fires the missed ticks together, each poll
+// from the cursor stored before the other's execution was stored; every record must still
+// reach the workflow once, and no execution may fail.
 
 import { FULL_KEY, startEmulator, type InboundFlowEmulator } from '../../emulator/server';
 import { freePort, N8n, n8nInstalls, startSink, type Sink } from './n8n';
-import { credentials, pollingToSinkWorkflow } from './workflows';
+import { credentials, EVERY_10_SECONDS, pollingToSinkWorkflow } from './workflows';
 
 const DURABLE_CURSORS = {
 	N8N_SCHEDULER_ENABLED: 'true',
@@ -16,8 +20,10 @@ const DURABLE_CURSORS = {
 };
 const WORKFLOW_ID = 'InbFlowDurable01';
 const LEADS = '/v1/leads';
+const BACKLOG_WORKFLOW_ID = 'InbFlowDurable02';
+const APPOINTMENTS = '/v1/appointments';
 
-jest.setTimeout(300_000);
+jest.setTimeout(420_000);
 
 const installs = n8nInstalls().filter((install) => Number(install.version.split('.')[0]) >= 2);
 
@@ -33,6 +39,15 @@ const installs = n8nInstalls().filter((install) => Number(install.version.split(
 			sink = await startSink();
 			n8n = await N8n.create({ bin, env: DURABLE_CURSORS });
 			await n8n.importCredentials(credentials(emulator.url, FULL_KEY, 'whsec_durable_secret_00'));
+			await n8n.importWorkflows([
+				pollingToSinkWorkflow({
+					id: BACKLOG_WORKFLOW_ID,
+					name: 'InboundFlow durable cursors, 10-second schedule',
+					event: 'newAppointment',
+					pollTimes: EVERY_10_SECONDS,
+					sinkUrl: `${sink.url}/appointments`,
+				}),
+			]);
 		});
 
 		afterAll(async () => {
@@ -83,7 +98,7 @@ const installs = n8nInstalls().filter((install) => Number(install.version.split(
 				await new Promise((r) => setTimeout(r, 250));
 			}
 			await new Promise((r) => setTimeout(r, 3000));
-			const received = sink.received.map((entry) => String(entry.body.id));
+			const received = sink.received.filter((entry) => entry.path === '/leads').map((entry) => String(entry.body.id));
 			// The premise that the durable cursors were on: n8n keeps the trigger's position in poller_state.
 			const cursors = await n8n.sqlite<{ n: number }>(`SELECT count(*) AS n FROM poller_state WHERE workflowId = '${WORKFLOW_ID}'`);
 			expect({
@@ -97,6 +112,53 @@ const installs = n8nInstalls().filter((install) => Number(install.version.split(
 				nextPollRan: true,
 				received: created.sort(),
 			});
+		});
+
+		it('a 10-second schedule, a backlog added while n8n is down, a restart: every record once, no failed execution', async () => {
+			const sinkPath = '/appointments';
+			const got = () => sink.received.filter((entry) => entry.path === sinkPath).map((entry) => String(entry.body.id));
+			const reads = () => emulator.apiRequests({ path: APPOINTMENTS });
+			await n8n.activate(BACKLOG_WORKFLOW_ID);
+			const deadline = Date.now() + 60_000;
+			while (Date.now() < deadline && reads().length < 2) await new Promise((r) => setTimeout(r, 100));
+			await new Promise((r) => setTimeout(r, 1000));
+			const expected: string[] = [];
+			for (let i = 0; i < 5; i++) expected.push(emulator.add('appointments', {}).id);
+			const waitFor = async (ids: string[], ms: number) => {
+				const until = Date.now() + ms;
+				while (Date.now() < until && !ids.every((id) => got().includes(id))) await new Promise((r) => setTimeout(r, 250));
+			};
+			await waitFor(expected, 40_000);
+
+			await n8n.stop();
+			// The backlog: 150 new appointments, 30 of them listed late (created_at up to 60 s back).
+			for (let i = 0; i < 150; i++) {
+				const late = i % 5 === 0 ? { created_at: new Date(Date.now() - Math.random() * 60_000).toISOString() } : {};
+				expected.push(emulator.add('appointments', late).id);
+			}
+			await new Promise((r) => setTimeout(r, 25_000)); // ticks missed while n8n is down
+			const restartedAt = Date.now();
+			await n8n.start();
+			await waitFor(expected, 120_000);
+			await new Promise((r) => setTimeout(r, 30_000)); // three more ticks: nothing may come twice
+			const after = reads().filter((r) => r.at >= restartedAt && !r.query.cursor);
+			const sinces = after.map((r) => r.query.since);
+			const statuses = await n8n.sqlite<{ status: string; n: number }>(
+				`SELECT status, COUNT(*) AS n FROM execution_entity WHERE workflowId = '${BACKLOG_WORKFLOW_ID}' GROUP BY status`,
+			);
+			const received = got();
+			const summary = {
+				expected: expected.length,
+				emitted: received.length,
+				missed: expected.filter((id) => !received.includes(id)).length,
+				duplicated: received.length - new Set(received).size,
+				failedExecutions: statuses.filter((row) => row.status !== 'success').reduce((n, row) => n + Number(row.n), 0),
+			};
+			process.stdout.write(
+				`\n[durable cursors, 10-second schedule, restart with a backlog] ${JSON.stringify(summary)}; first pages after the restart: ${after.length}, ` +
+					`of them from a since already read: ${sinces.length - new Set(sinces).size}; executions: ${JSON.stringify(statuses)}\n`,
+			);
+			expect(summary).toEqual({ expected: 155, emitted: 155, missed: 0, duplicated: 0, failedExecutions: 0 });
 		});
 	},
 );
