@@ -535,9 +535,11 @@ describe('issue 23: every poll engine, expiring cursors, deadlines, no server ti
 	});
 
 	it('probe c: without any server time, a first page of one shared created_at neither floods nor hides newer records', async () => {
-		emulator.configure({ order: 'oldest', metaTimestamp: false, sendDate: false });
-		const old = new Date(Date.now() - 2 * 3_600_000).toISOString();
-		Array.from({ length: 150 }, () => add('leads', { created_at: old }));
+		// Timestamps in whole seconds: 150 leads of one second look alike, and the ids of that
+		// second do not run in created_at order (as a server ordering ties otherwise may list them).
+		emulator.configure({ order: 'oldest', metaTimestamp: false, sendDate: false, timestampFormat: 'seconds' });
+		const second = Math.floor((Date.now() - 2 * 3_600_000) / 1000) * 1000;
+		Array.from({ length: 150 }, (_, k) => add('leads', { id: `lead-${999 - k}`, created_at: new Date(second + k * 5).toISOString() }));
 		Array.from({ length: 60 }, (_, k) => add('leads', { created_at: new Date(Date.now() - 3_600_000 + k * 1000).toISOString() }));
 		const store = new Store();
 		expect(await store.poll(newLeads)).toEqual([]);

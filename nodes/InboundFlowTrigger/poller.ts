@@ -124,9 +124,12 @@ function iso(epochMs: number): string {
 	return new Date(epochMs).toISOString();
 }
 
-/** True when a page lists records oldest first. */
-function ascending(records: IDataObject[]): boolean {
-	return records.length > 1 && byCreatedAt(records[0], records[records.length - 1]) < 0;
+/**
+ * True when a page shows it lists records newest first: by created_at alone, since the
+ * order of ids within one timestamp tells nothing (a page of one timestamp tells no order).
+ */
+function newestFirst(records: IDataObject[]): boolean {
+	return records.length > 1 && ms(createdAt(records[0])) > ms(createdAt(records[records.length - 1]));
 }
 
 /**
@@ -146,15 +149,13 @@ async function serverNow(this: IPollFunctions, req: ListRequest, overlap: number
 		more = page.nextCursor !== undefined;
 		break;
 	}
-	const descending = first.length > 1 && byCreatedAt(first[0], first[first.length - 1]) > 0;
 	let newest = newestOf(first);
-	if (more && !descending) {
+	if (more && !newestFirst(first)) {
 		newest = undefined;
 		const since = iso(Date.now() - overlap);
 		for await (const page of paginate.call(this, { ...req, qs: { ...req.qs, since } })) {
 			if (page.serverTime) return page.serverTime;
-			const candidate = newestOf([...page.records, ...(newest ? [newest] : [])]);
-			newest = candidate;
+			newest = newestOf(newest ? [newest, ...page.records] : page.records);
 		}
 		if (!newest) return iso(Date.now());
 	}
@@ -323,9 +324,9 @@ export async function newestRecord(this: IPollFunctions, req: ListRequest): Prom
 	let newest: IDataObject | undefined;
 	let pages = 0;
 	for await (const page of paginate.call(this, req)) {
-		for (const record of page.records) if (!newest || byCreatedAt(record, newest) > 0) newest = record;
+		newest = newestOf(newest ? [newest, ...page.records] : page.records);
 		// Newest-first pages put the newest record on page one; oldest-first ones need more pages.
-		if (!ascending(page.records) || ++pages >= 20) break;
+		if (newestFirst(page.records) || ++pages >= 20) break;
 	}
 	return newest;
 }

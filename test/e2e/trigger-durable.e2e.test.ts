@@ -133,7 +133,7 @@ const installs = n8nInstalls().filter((install) => Number(install.version.split(
 			await n8n.stop();
 			// The backlog: 150 new appointments, 30 of them listed late (created_at up to 60 s back).
 			for (let i = 0; i < 150; i++) {
-				const late = i % 5 === 0 ? { created_at: new Date(Date.now() - Math.random() * 60_000).toISOString() } : {};
+				const late: Record<string, string> = i % 5 === 0 ? { created_at: new Date(Date.now() - Math.random() * 60_000).toISOString() } : {};
 				expected.push(emulator.add('appointments', late).id);
 			}
 			await new Promise((r) => setTimeout(r, 25_000)); // ticks missed while n8n is down
