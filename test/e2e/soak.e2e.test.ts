@@ -205,7 +205,16 @@ describe.each(ENGINES)('%s', (engine, engineEnv) => {
 					Math.round((emulator.requests.filter((r) => r.path === `/v1/${feed.resource}` && r.at >= from && r.at < to).length * 600_000) / (to - from)) / 10,
 				]),
 			);
-		const requestsPerMinute = { soak: perMinute(tBaseline, tActivityEnd), idle: perMinute(tQuiet, tEnd) };
+		// Pages per idle poll (answered requests over first pages): 1 unless more than 100 records
+		// fall in the lookback before the previous poll (see README, Polling Trigger → Cost).
+		const pagesPerIdlePoll = Object.fromEntries(
+			FEEDS.map((feed) => {
+				const quiet = emulator.requests.filter((r) => r.path === `/v1/${feed.resource}` && r.at >= tQuiet && r.status !== 429);
+				const polls = quiet.filter((r) => !r.query.cursor).length;
+				return [feed.resource, polls ? Math.round((quiet.length / polls) * 10) / 10 : null];
+			}),
+		);
+		const requestsPerMinute = { soak: perMinute(tBaseline, tActivityEnd), idle: perMinute(tQuiet, tEnd), pagesPerIdlePoll };
 
 		const received = new Map<Resource, string[]>(FEEDS.map((f) => [f.resource, []]));
 		for (const entry of sink.received) {
@@ -226,6 +235,8 @@ describe.each(ENGINES)('%s', (engine, engineEnv) => {
 			};
 		});
 		const limited = emulator.requests.filter((r) => r.status === 429).length;
+		// Pages refused because their cursor had expired (quirks on): none may fail an execution.
+		const expiredCursors = emulator.requests.filter((r) => r.status === 400 && r.query.cursor).length;
 		// Ticks that found a poll of their trigger still running: n8n logs nothing for them, but
 		// a poll waiting past the next tick shows as a gap of over 10 s between a trigger's requests.
 		const overlapping = FEEDS.reduce((n, feed) => {
@@ -246,11 +257,11 @@ describe.each(ENGINES)('%s', (engine, engineEnv) => {
 		process.stdout.write(
 			`\n[${engine}] soak timings: start+baseline ${Math.round((tBaseline - t0) / 1000)} s, activity ${Math.round((tActivityEnd - tBaseline) / 1000)} s, drain ${Math.round((tDrained - tActivityEnd) / 1000)} s\n` +
 				(missed.length ? `missed:\n  ${missed.join('\n  ')}\n` : '') +
-				`soak (${Math.round(SOAK_MS / 1000)} s, n8n restarted once, ${created} records created, ${limited} × 429, ${overlapping} polls outlasting a tick):\n` +
+				`soak (${Math.round(SOAK_MS / 1000)} s, n8n restarted once, ${created} records created, ${limited} × 429, ${expiredCursors} pages refused for an expired cursor, ${overlapping} polls outlasting a tick):\n` +
 				rows.map((r) => `  ${r.resource.padEnd(13)} expected ${r.expected}, emitted ${r.emitted}, missed ${r.missed}, duplicated ${r.duplicated}, unexpected ${r.unexpected}`).join('\n') +
 				`\n  executions by status: ${JSON.stringify(statuses)}` +
 				`\n  API quirks: ${QUIRKS_ON ? JSON.stringify(QUIRKS) : 'off'}` +
-				`\n  requests per trigger per minute (6 polls a minute): soak ${JSON.stringify(requestsPerMinute.soak)}, idle after the bursts ${JSON.stringify(requestsPerMinute.idle)}\n`,
+				`\n  requests per trigger per minute (6 polls a minute): soak ${JSON.stringify(requestsPerMinute.soak)}, idle after the bursts ${JSON.stringify(requestsPerMinute.idle)} (429s included), pages per idle poll ${JSON.stringify(pagesPerIdlePoll)}\n`,
 		);
 		fs.mkdirSync(path.join(__dirname, '..', '..', 'bench', 'results'), { recursive: true });
 		const file = path.join(__dirname, '..', '..', 'bench', 'results', 'soak.tmp');
@@ -258,7 +269,7 @@ describe.each(ENGINES)('%s', (engine, engineEnv) => {
 		fs.writeFileSync(
 			file,
 			JSON.stringify(
-				[...previous, { engine, seconds: SOAK_MS / 1000, quirks: QUIRKS_ON, created, limited, overlapping, rows, statuses, requestsPerMinute }],
+				[...previous, { engine, seconds: SOAK_MS / 1000, quirks: QUIRKS_ON, created, limited, expiredCursors, overlapping, rows, statuses, requestsPerMinute }],
 				null,
 				2,
 			),
