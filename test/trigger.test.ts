@@ -492,6 +492,11 @@ describe('issue 23: every poll engine, expiring cursors, deadlines, no server ti
 		emulator.inject({ kind: 'status', status: 429, retryAfter: 1, path: '/v1/calls', skip: 1 });
 		const seen: string[] = [];
 		for (let i = 0; i < 4; i++) seen.push(...(await store.poll(newCalls())).map((r) => r.id as string));
+		// And a drain that goes on from a later point, then stops at the per-poll cap.
+		const more = Array.from({ length: 350 }, () => add('calls').id);
+		emulator.inject({ kind: 'status', status: 429, retryAfter: 1, path: '/v1/calls', skip: 1 });
+		for (let i = 0; i < 6; i++) seen.push(...(await store.poll({ ...newCalls(), options: { maxPerPoll: 100 } })).map((r) => r.id as string));
+		created.push(...more);
 		expect(emulator.requests.some((r) => r.status === 400)).toBe(true);
 		expect(seen.sort()).toEqual([...created].sort());
 	});

@@ -245,6 +245,9 @@ async function traverse(
 	overlap: number,
 ): Promise<{ records: IDataObject[]; state: PollState | undefined; expired?: boolean }> {
 	const since = state.drain?.since ?? iso(ms(state.watermark) - overlap);
+	// Ids kept while the traversal is unfinished: all the next complete one may read again (a
+	// drain going on from a later point than its window's start still ends on that window).
+	const keepFrom = Math.min(ms(since), ms(state.watermark) - overlap);
 	const seen = new Map<string, string>(state.seen);
 	const fresh: IDataObject[] = [];
 	let max = state.drain?.max ?? state.watermark;
@@ -285,7 +288,7 @@ async function traverse(
 			const drain = { since: resume, max, ...(startedAt ? { startedAt } : {}) };
 			return {
 				records: fresh,
-				state: { version: STATE_VERSION, key, watermark: state.watermark, seen: prune(seen, ms(since)), drain },
+				state: { version: STATE_VERSION, key, watermark: state.watermark, seen: prune(seen, keepFrom), drain },
 				expired: true,
 			};
 		}
@@ -313,7 +316,7 @@ async function traverse(
 			version: STATE_VERSION,
 			key,
 			watermark: state.watermark,
-			seen: prune(seen, ms(since)),
+			seen: prune(seen, keepFrom),
 			drain: { cursor: cursor!, since, max, ...(startedAt ? { startedAt } : {}) },
 		},
 	};

@@ -5,7 +5,7 @@
 // while it is down. Every matching record created after activation must reach the
 // sink exactly once, and no execution may fail. Prints the counts.
 // With the API quirks on (the default; INBOUNDFLOW_SOAK_QUIRKS=off turns them off): no
-// meta.timestamp, oldest-first pages, cursors that expire after 1.5 s (so a page waiting on
+// meta.timestamp, oldest-first pages, cursors that expire after 5 s (so a page waiting on
 // the rate limit carries an expired cursor), filtering after paging and timestamps with
 // an offset. Also prints the requests per trigger per minute, overall and when idle.
 import fs from 'node:fs';
@@ -21,7 +21,7 @@ const SOAK_MS = Number(process.env.INBOUNDFLOW_SOAK_SECONDS ?? 75) * 1000;
 const QUIRKS = {
 	metaTimestamp: false,
 	order: 'oldest',
-	cursorTtlMs: 1500,
+	cursorTtlMs: 5000,
 	cursorExpiredStatus: 400,
 	filterAfterPaging: true,
 	timestampFormat: 'offset',
