@@ -107,8 +107,10 @@ export interface Fault {
 		| 'emptyList'
 		| 'notEnvelope'
 		| 'redirect'
-		| 'slow';
-	/** For slow: answer normally after this many ms. */
+		| 'slow'
+		// (poller) trickle: the normal answer, its body sent one byte every delayMs ms.
+		| 'trickle';
+	/** For slow: answer normally after this many ms. For trickle: ms between body bytes. */
 	delayMs?: number;
 	/** For redirect: the Location sent. */
 	location?: string;
@@ -550,6 +552,7 @@ export class InboundFlowEmulator {
 			if (fault?.kind === 'applyThenStatus') {
 				return fail(new HttpError(fault.status ?? 502, 'Bad gateway', 'injected'), rate.headers);
 			}
+			if (fault?.kind === 'trickle') return this.trickle(res, entry, status, body, { 'x-request-id': requestId, ...rate.headers }, fault.delayMs ?? 50);
 			send(status, body, rate.headers);
 		} catch (error) {
 			if (error instanceof HttpError) return fail(error, rate.headers);
@@ -774,6 +777,24 @@ export class InboundFlowEmulator {
 			next_cursor: nextCursor,
 			meta: this.meta(requestId),
 		};
+	}
+
+	// (poller) A body sent byte by byte: headers at once, then one byte every `delayMs`.
+	private trickle(res: http.ServerResponse, entry: LoggedRequest, status: number, body: unknown, headers: Record<string, string>, delayMs: number): void {
+		entry.status = status;
+		const bytes = Buffer.from(JSON.stringify(body));
+		res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(bytes.length), ...headers });
+		let i = 0;
+		const timer = setInterval(() => {
+			if (res.destroyed || i >= bytes.length) {
+				clearInterval(timer);
+				if (!res.destroyed) res.end();
+				return;
+			}
+			res.write(bytes.subarray(i, i + 1));
+			i++;
+		}, delayMs);
+		res.on('close', () => clearInterval(timer));
 	}
 
 	private admin(method: string, url: URL, raw: Buffer, res: http.ServerResponse): void {

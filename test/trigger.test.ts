@@ -5,7 +5,7 @@ import type { IDataObject } from 'n8n-workflow';
 import { rng, type Json, type Resource } from '../emulator/data';
 import type { EmulatorConfig, Fault, InboundFlowEmulator } from '../emulator/server';
 import { resetBudgets, settings } from '../nodes/shared/transport/pacing';
-import { OVERLAP_MS, resetPollMemory } from '../nodes/InboundFlowTrigger/poller';
+import { exclusivePoll, OVERLAP_MS, pollTimings, resetPollMemory } from '../nodes/InboundFlowTrigger/poller';
 import { fastTimings, json, poll, restoreTimings, withEmulator, type Credentials } from './helpers';
 
 let emulator: InboundFlowEmulator;
@@ -27,6 +27,10 @@ afterAll(async () => {
  */
 class Store {
 	data: IDataObject = {};
+
+	constructor() {
+		resetPollMemory(); // a new workflow: nothing of another test's polls in memory
+	}
 
 	async poll(parameters: IDataObject, mode: 'trigger' | 'manual' = 'trigger', pollBudgetMs?: number) {
 		const working = JSON.parse(JSON.stringify(this.data)) as IDataObject;
@@ -330,16 +334,30 @@ describe('overlapping polls (n8n starts a tick while the previous poll still run
 class DurableCursorStore {
 	cursor: IDataObject = {};
 	workflow: IDataObject = {};
+	/** Commits of executions not stored yet (n8n stores them after the poll returned). */
+	pending: Array<() => void> = [];
+	/** Hold the commits of emitting polls until flush() (n8n's durable scheduler does, briefly). */
+	holdCommits = false;
 
 	/** `commitFails`: n8n saves the workflow's static data, then fails to store the execution and its cursor. */
 	async poll(parameters: IDataObject, activation = false, commitFails = false) {
 		const copy = (value: IDataObject) => JSON.parse(JSON.stringify(value)) as IDataObject;
 		const node = copy(this.cursor);
 		const workflow = copy(this.workflow);
+		const before = JSON.stringify(node);
 		const out = json(await poll(parameters, { credentials, staticData: node, workflowStaticData: workflow }));
-		if ((out.length > 0 || !activation) && !commitFails) this.cursor = copy(node);
-		if (out.length > 0 || activation) this.workflow = copy(workflow);
+		const commit = () => {
+			if ((out.length > 0 || !activation) && !commitFails && JSON.stringify(node) !== before) this.cursor = copy(node);
+			if (out.length > 0 || activation) this.workflow = copy(workflow);
+		};
+		if (this.holdCommits && out.length > 0) this.pending.push(commit);
+		else commit();
 		return out;
+	}
+
+	/** n8n stores the executions handed off so far (with their cursors). */
+	flush(): void {
+		for (const commit of this.pending.splice(0)) commit();
 	}
 
 	shelved(): unknown {
@@ -369,7 +387,14 @@ describe('n8n 2.41 durable poll cursors (the activation poll\'s static data is d
 		await store.poll(newLeads, true);
 		const leads = [add('leads').id, add('leads').id];
 		expect((await store.poll(newLeads, false, true)).map((r) => r.id).sort()).toEqual([...leads].sort());
-		expect((await store.poll(newLeads)).map((r) => r.id).sort()).toEqual([...leads].sort());
+		// Once the wait for n8n to store a hand-off is over (see the issue 23 tests).
+		pollTimings.handOffWaitMs = 0;
+		await new Promise((r) => setTimeout(r, 5));
+		try {
+			expect((await store.poll(newLeads)).map((r) => r.id).sort()).toEqual([...leads].sort());
+		} finally {
+			pollTimings.handOffWaitMs = 5 * 60_000;
+		}
 		expect(await store.poll(newLeads)).toEqual([]);
 	});
 
@@ -394,6 +419,152 @@ describe('n8n 2.41 durable poll cursors (the activation poll\'s static data is d
 		add('leads');
 		expect(await store.poll(newLeads)).toHaveLength(1);
 		expect(store.shelved()).toEqual([]);
+	});
+});
+
+describe('issue 23: every poll engine, expiring cursors, deadlines, no server time', () => {
+	beforeEach(() => {
+		emulator.reset({});
+		resetPollMemory();
+	});
+	afterEach(() => {
+		Object.assign(pollTimings, { handOffWaitMs: 5 * 60_000, abandonAfterMs: 5_000 });
+		fastTimings();
+	});
+
+	it('ticks fired together (durable scheduler): the second starts before n8n stored the first one\'s execution and emits nothing twice', async () => {
+		const store = new DurableCursorStore();
+		await store.poll(newLeads, true);
+		expect(await store.poll(newLeads)).toEqual([]);
+		store.holdCommits = true;
+		const backlog = Array.from({ length: 150 }, () => add('leads').id);
+		const first = await store.poll(newLeads); // hands off; n8n stores it after the poll returned
+		emulator.clearLog();
+		const second = await store.poll(newLeads); // fired together: starts from the same stored cursor
+		expect(emulator.requests).toHaveLength(0);
+		store.flush();
+		const third = await store.poll(newLeads);
+		const later = add('leads');
+		const fourth = await store.poll(newLeads);
+		store.flush();
+		expect([...first, ...second, ...third].map((r) => r.id).sort()).toEqual([...backlog].sort());
+		expect(fourth.map((r) => r.id)).toEqual([later.id]);
+	});
+
+	it('a hand-off n8n never stores (its execution failed) is read again once the wait is over: at least once, never lost', async () => {
+		pollTimings.handOffWaitMs = 300;
+		const store = new DurableCursorStore();
+		await store.poll(newLeads, true);
+		store.holdCommits = true;
+		const leads = [add('leads').id, add('leads').id];
+		expect((await store.poll(newLeads)).map((r) => r.id).sort()).toEqual([...leads].sort());
+		store.pending = []; // never stored
+		expect(await store.poll(newLeads)).toEqual([]);
+		await new Promise((r) => setTimeout(r, 400));
+		expect((await store.poll(newLeads)).map((r) => r.id).sort()).toEqual([...leads].sort());
+	});
+
+	it('probe a: settings changed while active and changed back (n8n re-activates, drops the activation poll\'s data): nothing created after a change is missed', async () => {
+		const store = new DurableCursorStore();
+		const urgent = { ...newLeads, newLeadFilters: { urgency: 'high' } };
+		await store.poll(newLeads, true);
+		const a = add('leads', { urgency: 'low' });
+		expect((await store.poll(newLeads)).map((r) => r.id)).toEqual([a.id]);
+		// Change to "urgent only": n8n activates again; the activation poll's node data is dropped.
+		expect(await store.poll(urgent, true)).toEqual([]);
+		const b = add('leads', { urgency: 'high' });
+		add('leads', { urgency: 'low' });
+		expect((await store.poll(urgent)).map((r) => r.id)).toEqual([b.id]);
+		expect(await store.poll(urgent)).toEqual([]);
+		// And back.
+		expect(await store.poll(newLeads, true)).toEqual([]);
+		const c = add('leads', { urgency: 'low' });
+		expect((await store.poll(newLeads)).map((r) => r.id)).toEqual([c.id]);
+		expect(await store.poll(newLeads)).toEqual([]);
+	});
+
+	it.each(['newest', 'oldest'] as const)('a cursor expiring in the middle of a poll (a page waited on a 429) fails nothing: no loss, no repeat (%s first)', async (order) => {
+		emulator.configure({ order, cursorTtlMs: 400, cursorExpiredStatus: 400 });
+		const store = new Store();
+		await store.poll(newCalls());
+		const created = Array.from({ length: 350 }, () => add('calls').id);
+		// The second page meets a 429 asking for 1 s: the cursor it carries lives 0.4 s.
+		emulator.inject({ kind: 'status', status: 429, retryAfter: 1, path: '/v1/calls', skip: 1 });
+		const seen: string[] = [];
+		for (let i = 0; i < 4; i++) seen.push(...(await store.poll(newCalls())).map((r) => r.id as string));
+		// And a drain that goes on from a later point, then stops at the per-poll cap.
+		const more = Array.from({ length: 350 }, () => add('calls').id);
+		emulator.inject({ kind: 'status', status: 429, retryAfter: 1, path: '/v1/calls', skip: 1 });
+		for (let i = 0; i < 6; i++) seen.push(...(await store.poll({ ...newCalls(), options: { maxPerPoll: 100 } })).map((r) => r.id as string));
+		created.push(...more);
+		expect(emulator.requests.some((r) => r.status === 400)).toBe(true);
+		expect(seen.sort()).toEqual([...created].sort());
+	});
+
+	it('an idle poll after a burst costs one request once the lookback has passed, not one per 100 records until the next record', async () => {
+		const quick = { ...newLeads, options: { lookback: 'custom', lookbackMinutes: 0.01 } }; // 0.6 s
+		const store = new Store();
+		await store.poll(quick);
+		const burst = Array.from({ length: 250 }, () => add('leads').id);
+		const out: string[] = [];
+		for (let i = 0; i < 3; i++) out.push(...(await store.poll(quick)).map((r) => r.id as string));
+		expect(out.sort()).toEqual([...burst].sort());
+		await new Promise((r) => setTimeout(r, 1000));
+		await store.poll(quick);
+		emulator.clearLog();
+		for (let i = 0; i < 3; i++) expect(await store.poll(quick)).toEqual([]);
+		expect(emulator.requests).toHaveLength(3);
+		const late = add('leads', { created_at: new Date(Date.now() - 300).toISOString() });
+		expect((await store.poll(quick)).map((r) => r.id)).toEqual([late.id]);
+	});
+
+	it('probe b: the poll deadline covers a body trickled byte by byte', async () => {
+		const store = new Store();
+		await store.poll(newLeads);
+		add('leads');
+		emulator.inject({ kind: 'trickle', path: '/v1/leads', delayMs: 20 }); // about 15 s for the page
+		const started = Date.now();
+		expect(await store.poll(newLeads, 'trigger', 1000)).toEqual([]); // budget 0.8 s
+		expect(Date.now() - started).toBeLessThan(3000);
+	});
+
+	it('the in-flight guard holds for as long as its poll runs, however long', async () => {
+		let release!: () => void;
+		const running = exclusivePoll('wf:node', 50, async () => await new Promise<string>((r) => (release = () => r('done'))));
+		pollTimings.abandonAfterMs = 60_000;
+		await new Promise((r) => setTimeout(r, 300)); // six times the budget
+		expect(await exclusivePoll('wf:node', 50, async () => 'second')).toBeUndefined();
+		release();
+		expect(await running).toBe('done');
+		expect(await exclusivePoll('wf:node', 50, async () => 'third')).toBe('third');
+	});
+
+	it('probe c: without any server time, a first page of one shared created_at neither floods nor hides newer records', async () => {
+		// Timestamps in whole seconds: 150 leads of one second look alike, and the ids of that
+		// second do not run in created_at order (as a server ordering ties otherwise may list them).
+		emulator.configure({ order: 'oldest', metaTimestamp: false, sendDate: false, timestampFormat: 'seconds' });
+		const second = Math.floor((Date.now() - 2 * 3_600_000) / 1000) * 1000;
+		Array.from({ length: 150 }, (_, k) => add('leads', { id: `lead-${999 - k}`, created_at: new Date(second + k * 5).toISOString() }));
+		Array.from({ length: 60 }, (_, k) => add('leads', { created_at: new Date(Date.now() - 3_600_000 + k * 1000).toISOString() }));
+		const store = new Store();
+		expect(await store.poll(newLeads)).toEqual([]);
+		expect(await store.poll(newLeads)).toEqual([]);
+		const fresh = add('leads');
+		expect((await store.poll(newLeads)).map((r) => r.id)).toEqual([fresh.id]);
+	});
+
+	it('probe c: without any server time, a long oldest-first history does not keep every poll re-reading it', async () => {
+		emulator.configure({ order: 'oldest', metaTimestamp: false, sendDate: false });
+		Array.from({ length: 3000 }, (_, k) => add('leads', { created_at: new Date(Date.now() - 3_600_000 + k * 100).toISOString() }));
+		// Every answer takes 60 ms: walking the 30 pages would take 1.8 s, the budget is 0.8 s.
+		emulator.inject({ kind: 'slow', path: '/v1/leads', delayMs: 60, times: 1000 });
+		const store = new Store();
+		for (let i = 0; i < 2; i++) expect(await store.poll(newLeads, 'trigger', 1000)).toEqual([]);
+		emulator.clearLog();
+		expect(await store.poll(newLeads, 'trigger', 1000)).toEqual([]);
+		expect(emulator.requests).toHaveLength(1);
+		const fresh = add('leads');
+		expect((await store.poll(newLeads, 'trigger', 1000)).map((r) => r.id)).toEqual([fresh.id]);
 	});
 });
 

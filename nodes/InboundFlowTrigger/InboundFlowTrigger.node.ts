@@ -17,7 +17,18 @@ import {
 	urgencyFilter,
 } from '../shared/descriptions';
 import type { ListRequest } from '../shared/transport/pagination';
-import { exclusivePoll, MAX_POLL_MS, newestRecord, pollRecords, readState, shelfKey } from './poller';
+import {
+	exclusivePoll,
+	handOffPending,
+	MAX_POLL_MS,
+	newestRecord,
+	noteHandOff,
+	pollRecords,
+	readState,
+	shelfEntry,
+	shelfFits,
+	shelfKey,
+} from './poller';
 // Appointment Starting Soon (issue 26): its fields and its poll live in reminders.ts.
 import { pollStartingSoon, REMINDER_EVENT, withReminderEvent } from './reminders';
 
@@ -198,16 +209,19 @@ export class InboundFlowTrigger implements INodeType {
 		const lookback = lookbackMinutes(options, spec);
 		const key = settingsKey(event, qs, lookback);
 		const guard = `${this.getWorkflow().id ?? ''}:${this.getNode().id}`;
-		// Without any state of its own, a poll starts from the shelved one (see poller.ts).
-		// A state of its own for other settings means the settings changed: start afresh
-		// as before, never from an older shelf.
+		// Without a state of its own for these settings, a poll starts from the shelved one
+		// when that was taken in place of exactly the state the node has (see poller.ts).
 		const shelf = this.getWorkflowStaticData('global');
 		const shelved = shelfKey(this.getNode().id);
-		const own = staticData.state !== undefined;
+		const ownRaw = staticData.state;
+		const own = readState(ownRaw, key) !== undefined;
 		if (own && shelf[shelved] !== undefined) delete shelf[shelved];
-		const fromShelf = !own && readState(shelf[shelved], key) !== undefined;
-		const previous = own ? staticData.state : shelf[shelved];
-		const result = await exclusivePoll(guard, 3 * MAX_POLL_MS, async () =>
+		const fromShelf = !own && shelfFits(shelf[shelved], key, ownRaw);
+		const previous = fromShelf ? shelf[shelved] : ownRaw;
+		// An earlier poll's records are still on their way into n8n's database: this tick
+		// (fired together with it) would read them again.
+		if (handOffPending(guard, key, previous)) return null;
+		const result = await exclusivePoll(guard, budgetMs, async () =>
 			await pollRecords.call(this, req, key, previous, {
 				maxPerPoll: Math.max(100, Number(options.maxPerPoll ?? 1000)),
 				firstRunHours: Math.max(0, Number(options.firstRunHours ?? 0)),
@@ -219,10 +233,11 @@ export class InboundFlowTrigger implements INodeType {
 		if (!result?.state) return null;
 		const { records, state } = result;
 		staticData.state = state as unknown as IDataObject;
-		// Only a new starting point is shelved. A poll that continued from the shelf leaves
-		// it as it was: if n8n then fails to store that poll's execution, the next poll reads
-		// the same records again instead of skipping them.
-		if (!own && !fromShelf) shelf[shelved] = JSON.parse(JSON.stringify(state)) as IDataObject;
+		// Only a new starting point is shelved, with the state it replaces. A poll that
+		// continued from the shelf leaves it as it was: if n8n then fails to store that poll's
+		// execution, the next poll reads the same records again instead of skipping them.
+		if (!own && !fromShelf) shelf[shelved] = shelfEntry(state, ownRaw);
+		if (records.length) noteHandOff(guard, state);
 		return records.length ? [this.helpers.returnJsonArray(records)] : null;
 	}
 }

@@ -1,23 +1,33 @@
 // What a poll of the trigger does, kept apart from the node's description so it can be
 // tested on its own. Never misses and never repeats a record, whatever the service's
 // `since` (inclusive or exclusive), page order, timestamp format or clock headers:
-//  - the watermark is the newest created_at seen, never the local clock;
+//  - the watermark is the server time at which the last complete traversal started
+//    (without server time: the newest created_at seen), never the local clock;
 //  - each poll asks for `since = watermark - lookback` and drops the ids it already
 //    emitted (kept for the lookback window);
 //  - a backlog larger than one poll's share is drained across polls by keeping the
 //    cursor; the watermark moves only when a traversal is complete, and never past
 //    the server time at which that traversal started: records created while it ran
 //    may sit behind its cursor (oldest-first pages), so the next poll reads them again;
-//  - a stored cursor the server no longer accepts (400/410) is dropped and the read
-//    starts again from the watermark (the seen ids keep it from repeating);
+//    an idle poll so reads the records created in the lookback before the previous
+//    poll, not those before the newest record (a burst is not read again and again);
+//  - a cursor the server no longer accepts (400/410), stored or in the middle of a
+//    poll, never fails the poll: the read starts again from the last point read
+//    completely (oldest-first pages) or from the watermark, in the same poll when time
+//    is left, else in the next; the seen ids keep it from repeating;
+//  - a poll whose stored state is older than what an earlier poll in this process
+//    handed to n8n with an execution (n8n commits it with that execution, later)
+//    returns nothing and changes nothing (see handOffPending);
 //  - state is written only after every page of the poll arrived, so a failed poll
 //    changes nothing;
 //  - a state that n8n may drop (the activation poll's, with durable poll cursors) is
 //    also shelved in the workflow's global static data (see shelfKey);
 //  - at most one poll per workflow trigger runs at a time in this process (n8n starts
 //    a tick even while the previous poll still waits), and a poll ends inside its time
-//    budget, keeping its cursor when it has to stop early.
+//    budget (every request, its body included, is cut off at the deadline), keeping its
+//    cursor when it has to stop early.
 import type { IDataObject, IPollFunctions } from 'n8n-workflow';
+import { sleep } from 'n8n-workflow';
 
 import { DeadlineError } from '../shared/transport';
 import { toNodeError } from '../shared/transport/errors';
@@ -37,12 +47,17 @@ export interface PollState {
 	version: number;
 	/** The settings the state belongs to; other settings start a new baseline. */
 	key: string;
-	/** Newest created_at of a complete traversal (ISO). */
+	/** Server time at which the last complete traversal started, else its newest created_at (ISO). */
 	watermark: string;
 	/** Ids already emitted (or present at the baseline), with their created_at, as [id, at] pairs. */
 	seen: Array<[string, string]>;
-	/** A traversal left unfinished by the previous poll; startedAt is server time. */
-	drain?: { cursor: string; since: string; max: string; startedAt?: string };
+	/**
+	 * A traversal left unfinished by the previous poll; startedAt is server time. Without
+	 * a cursor (it expired) the traversal goes on from `since`.
+	 */
+	drain?: { cursor?: string; since: string; max: string; startedAt?: string };
+	/** Counts the states written: tells a state n8n has not stored yet from one it has. */
+	rev?: number;
 }
 
 export interface PollOptions {
@@ -71,8 +86,12 @@ export function readState(value: unknown, key: string): PollState | undefined {
 	} else {
 		return undefined;
 	}
-	const drain = isObject(value.drain) && typeof value.drain.cursor === 'string' ? (value.drain as PollState['drain']) : undefined;
-	return { version: STATE_VERSION, key, watermark: value.watermark, seen, ...(drain ? { drain } : {}) };
+	const drain =
+		isObject(value.drain) && (typeof value.drain.cursor === 'string' || typeof value.drain.since === 'string')
+			? (value.drain as PollState['drain'])
+			: undefined;
+	const rev = typeof value.rev === 'number' ? value.rev : undefined;
+	return { version: STATE_VERSION, key, watermark: value.watermark, seen, ...(drain ? { drain } : {}), ...(rev ? { rev } : {}) };
 }
 
 function createdAt(record: IDataObject): string {
@@ -105,31 +124,55 @@ function iso(epochMs: number): string {
 	return new Date(epochMs).toISOString();
 }
 
-/** True when a page lists records oldest first. */
-function ascending(records: IDataObject[]): boolean {
-	return records.length > 1 && byCreatedAt(records[0], records[records.length - 1]) < 0;
+/**
+ * True when a page shows it lists records newest first: by created_at alone, since the
+ * order of ids within one timestamp tells nothing (a page of one timestamp tells no order).
+ */
+function newestFirst(records: IDataObject[]): boolean {
+	return records.length > 1 && ms(createdAt(records[0])) > ms(createdAt(records[records.length - 1]));
 }
 
 /**
- * The server's "now" for a baseline: its clock (meta.timestamp or the Date header);
- * without one, the newest record's created_at (following oldest-first pages to the
- * end); with no record at all, n8n's clock (there is nothing to flood with).
+ * The server's "now" for a baseline: its clock (meta.timestamp or the Date header).
+ * Without one, the newest record's created_at: page one holds it when it is the only
+ * page or lists newest first; otherwise (oldest first, or a page of one shared
+ * created_at that tells no order) the history is not walked (it may be longer than a
+ * poll can read): only the records created in the lookback before n8n's clock are,
+ * and with none there, n8n's clock is "now" (there is nothing recent to flood with).
  */
-async function serverNow(this: IPollFunctions, req: ListRequest): Promise<string> {
-	let newest: IDataObject | undefined;
+async function serverNow(this: IPollFunctions, req: ListRequest, overlap: number): Promise<string> {
+	let first: IDataObject[] = [];
+	let more = false;
 	for await (const page of paginate.call(this, req)) {
 		if (page.serverTime) return page.serverTime;
-		for (const record of page.records) if (!newest || byCreatedAt(record, newest) > 0) newest = record;
-		if (!ascending(page.records)) break;
+		first = page.records;
+		more = page.nextCursor !== undefined;
+		break;
+	}
+	let newest = newestOf(first);
+	if (more && !newestFirst(first)) {
+		newest = undefined;
+		const since = iso(Date.now() - overlap);
+		for await (const page of paginate.call(this, { ...req, qs: { ...req.qs, since } })) {
+			if (page.serverTime) return page.serverTime;
+			newest = newestOf(newest ? [newest, ...page.records] : page.records);
+		}
+		if (!newest) return iso(Date.now());
 	}
 	const newestAt = newest ? createdAt(newest) : '';
 	return ms(newestAt) > 0 ? newestAt : iso(Date.now());
 }
 
+function newestOf(records: IDataObject[]): IDataObject | undefined {
+	let newest: IDataObject | undefined;
+	for (const record of records) if (!newest || byCreatedAt(record, newest) > 0) newest = record;
+	return newest;
+}
+
 /** First live run: records what exists now, so activation does not flood the workflow. */
 async function baseline(this: IPollFunctions, req: ListRequest, key: string, options: PollOptions): Promise<PollState> {
 	const overlap = options.overlapMs ?? OVERLAP_MS;
-	const now = await serverNow.call(this, { ...req, qs: { ...req.qs } });
+	const now = await serverNow.call(this, { ...req, qs: { ...req.qs } }, overlap);
 	if (options.firstRunHours > 0) {
 		const from = ms(now) - options.firstRunHours * 3_600_000;
 		return { version: STATE_VERSION, key, watermark: iso(from + overlap), seen: [] };
@@ -166,7 +209,9 @@ export async function pollRecords(
 	const deadline = Date.now() + options.budgetMs;
 	const timed: ListRequest = { ...req, deadline };
 	const overlap = options.overlapMs ?? OVERLAP_MS;
-	let state = readState(previous, key);
+	const stored = readState(previous, key);
+	const rev = (stored?.rev ?? (isObject(previous) && typeof previous.rev === 'number' ? previous.rev : 0)) + 1;
+	let state = stored;
 	if (!state) {
 		try {
 			state = await baseline.call(this, timed, key, options);
@@ -174,17 +219,21 @@ export async function pollRecords(
 			if (error instanceof DeadlineError) return { records: [], state: undefined };
 			throw toNodeError(this.getNode(), error);
 		}
-		if (options.firstRunHours <= 0) return { records: [], state };
+		if (options.firstRunHours <= 0) return { records: [], state: { ...state, rev } };
 	}
-
-	try {
-		return await traverse.call(this, timed, key, state, options, overlap);
-	} catch (error) {
-		if (!state.drain || !isExpiredCursor(error)) throw toNodeError(this.getNode(), error);
-		// The stored cursor expired: read again from the watermark (seen ids prevent repeats).
-		const fresh: PollState = { version: STATE_VERSION, key, watermark: state.watermark, seen: state.seen };
-		return await traverse.call(this, timed, key, fresh, options, overlap);
+	// A cursor refused (expired) never fails the poll: the read goes on from the last point
+	// read completely, in this poll while time is left (at most three reads), else the next.
+	let records: IDataObject[] = [];
+	let current: PollState | undefined;
+	for (let attempt = 0; attempt < 3; attempt++) {
+		const result = await traverse.call(this, timed, key, current ?? state, options, overlap);
+		if (!result.state) break;
+		records = [...records, ...result.records];
+		current = result.state;
+		if (!result.expired || Date.now() >= deadline) break;
 	}
+	records.sort(byCreatedAt);
+	return { records, state: current ? { ...current, rev } : undefined };
 }
 
 async function traverse(
@@ -194,8 +243,11 @@ async function traverse(
 	state: PollState,
 	options: PollOptions,
 	overlap: number,
-): Promise<{ records: IDataObject[]; state: PollState | undefined }> {
+): Promise<{ records: IDataObject[]; state: PollState | undefined; expired?: boolean }> {
 	const since = state.drain?.since ?? iso(ms(state.watermark) - overlap);
+	// Ids kept while the traversal is unfinished: all the next complete one may read again (a
+	// drain going on from a later point than its window's start still ends on that window).
+	const keepFrom = Math.min(ms(since), ms(state.watermark) - overlap);
 	const seen = new Map<string, string>(state.seen);
 	const fresh: IDataObject[] = [];
 	let max = state.drain?.max ?? state.watermark;
@@ -203,13 +255,19 @@ async function traverse(
 	let cursor: string | undefined;
 	let startedAt = state.drain ? state.drain.startedAt : undefined;
 	let pages = 0;
+	// Oldest-first pages read so far: where to go on from when the cursor expires.
+	let ascendingSoFar = true;
+	let lastAt: string | undefined;
 	try {
 		for await (const page of paginate.call(this, { ...req, qs: { ...req.qs, since } }, { cursor: state.drain?.cursor })) {
 			if (pages++ === 0 && !state.drain) startedAt = page.serverTime;
 			for (const record of page.records) {
-				max = laterOf(max, createdAt(record));
+				const at = createdAt(record);
+				if (lastAt !== undefined && ms(at) < ms(lastAt)) ascendingSoFar = false;
+				lastAt = at;
+				max = laterOf(max, at);
 				if (typeof record.id !== 'string' || seen.has(record.id)) continue;
-				seen.set(record.id, createdAt(record));
+				seen.set(record.id, at);
 				fresh.push(record);
 			}
 			if (!page.nextCursor) {
@@ -221,6 +279,19 @@ async function traverse(
 			if (fresh.length >= options.maxPerPoll) break;
 		}
 	} catch (error) {
+		const cursorInUse = cursor !== undefined || state.drain?.cursor !== undefined;
+		if (cursorInUse && isExpiredCursor(error)) {
+			// The cursor expired (e.g. while a page waited on the rate limit). Go on without it:
+			// from the newest record read when pages come oldest first (ties are read again, and
+			// dropped as seen), else from the traversal's start.
+			const resume = ascendingSoFar && lastAt !== undefined && ms(lastAt) > ms(since) ? iso(ms(lastAt) - 1) : since;
+			const drain = { since: resume, max, ...(startedAt ? { startedAt } : {}) };
+			return {
+				records: fresh,
+				state: { version: STATE_VERSION, key, watermark: state.watermark, seen: prune(seen, keepFrom), drain },
+				expired: true,
+			};
+		}
 		if (!(error instanceof DeadlineError)) throw toNodeError(this.getNode(), error);
 		// Out of time: keep what was read completely (the drain resumes from `cursor`).
 		if (cursor === undefined) return { records: [], state: undefined };
@@ -228,9 +299,12 @@ async function traverse(
 	fresh.sort(byCreatedAt);
 
 	if (complete) {
-		// Not past the traversal's start (see above); never backwards.
-		const capped = startedAt && ms(startedAt) > 0 && ms(max) > ms(startedAt) ? startedAt : max;
-		const watermark = laterOf(state.watermark, capped);
+		// The traversal's start in server time: every record visible then was read, so the next
+		// window need only go back a lookback from there, however old the newest record is
+		// (anchored at the newest record, an idle poll would re-read a burst until the next
+		// record came). Without server time, the newest record read. Never backwards.
+		const anchor = startedAt && ms(startedAt) > 0 ? startedAt : max;
+		const watermark = laterOf(state.watermark, anchor);
 		return {
 			records: fresh,
 			state: { version: STATE_VERSION, key, watermark, seen: prune(seen, ms(watermark) - overlap) },
@@ -242,7 +316,7 @@ async function traverse(
 			version: STATE_VERSION,
 			key,
 			watermark: state.watermark,
-			seen: prune(seen, ms(since)),
+			seen: prune(seen, keepFrom),
 			drain: { cursor: cursor!, since, max, ...(startedAt ? { startedAt } : {}) },
 		},
 	};
@@ -253,9 +327,9 @@ export async function newestRecord(this: IPollFunctions, req: ListRequest): Prom
 	let newest: IDataObject | undefined;
 	let pages = 0;
 	for await (const page of paginate.call(this, req)) {
-		for (const record of page.records) if (!newest || byCreatedAt(record, newest) > 0) newest = record;
+		newest = newestOf(newest ? [newest, ...page.records] : page.records);
 		// Newest-first pages put the newest record on page one; oldest-first ones need more pages.
-		if (!ascending(page.records) || ++pages >= 20) break;
+		if (newestFirst(page.records) || ++pages >= 20) break;
 	}
 	return newest;
 }
@@ -266,41 +340,113 @@ export async function newestRecord(this: IPollFunctions, req: ListRequest): Prom
  * With n8n's durable poll cursors (2.41+, N8N_POLLER_DURABLE_CURSORS_ENABLED), the node's
  * static data is a private copy per poll, kept only when the poll emits or when a
  * scheduled poll returns nothing; the activation poll's copy is dropped when it returns
- * nothing. The baseline taken at activation would be lost, and the next poll would take
- * another one, counting every record created in between as already there. So a poll
- * that starts without any state of its own and takes a new starting point also shelves it
- * in the workflow's global static data (n8n saves that at the end of an activation and
- * with every emit), and a poll without a state of its own starts from the shelf. A poll
- * that continued from the shelf does not move it (if n8n fails to store its execution,
- * the next poll reads those records again). Once the node has a state of its own, the
- * shelf is cleared and never used again, also after a change of settings.
+ * nothing. The baseline taken at activation (the first, or after a change of settings,
+ * when n8n activates the workflow again and the node's stored state is for the old
+ * settings) would be lost, and the next poll would take another one, counting every
+ * record created in between as already there. So a poll that takes a new starting point
+ * also shelves it in the workflow's global static data (n8n saves that at the end of an
+ * activation and with every emit), together with a fingerprint of the state it replaces,
+ * and a poll without a state of its own for its settings starts from the shelf when the
+ * shelf replaces exactly the state the node has (an older shelf, e.g. settings changed and
+ * changed back, is never used). A poll that continued from the shelf does not move it (if
+ * n8n fails to store its execution, the next poll reads those records again). Once the
+ * node has a state of its own for its settings, the shelf is cleared.
  */
 export function shelfKey(nodeId: string): string {
 	return `inboundFlowTrigger:${nodeId}`;
 }
 
-/** Polls running in this n8n process, by workflow and node, with their start time. */
-const inFlight = new Map<string, { token: number; started: number }>();
+/** Identifies a stored state ('' for none). */
+function fingerprint(state: unknown): string {
+	if (!isObject(state)) return '';
+	return JSON.stringify([state.key ?? null, state.watermark ?? null, state.rev ?? null, state.drain ?? null]);
+}
+
+/** The shelf entry for a new starting point that replaces the node's state `replaced`. */
+export function shelfEntry(state: PollState, replaced: unknown): IDataObject {
+	return { ...(JSON.parse(JSON.stringify(state)) as IDataObject), replaces: fingerprint(replaced) };
+}
+
+/** May a poll with these settings and this state of its own start from the shelf? */
+export function shelfFits(entry: unknown, key: string, own: unknown): boolean {
+	if (!isObject(entry) || readState(entry, key) === undefined) return false;
+	return (typeof entry.replaces === 'string' ? entry.replaces : '') === fingerprint(own);
+}
+
+/** Polls running in this n8n process, by workflow and node. */
+const inFlight = new Map<string, number>();
 let pollCounter = 0;
+
+/** Tunable by tests: how long past its budget a poll may run before it is abandoned. */
+export const pollTimings = {
+	/** Grace after the budget before a poll that has not ended is abandoned (its result dropped). */
+	abandonAfterMs: 5_000,
+	/** How long a state handed to n8n with an execution may stay unstored before polls go on without it. */
+	handOffWaitMs: 5 * 60_000,
+};
 
 /**
  * Runs `poll` unless a poll of the same workflow trigger is still running in this
- * process; then returns undefined at once (no request, nothing emitted). A guard
- * older than `staleMs` (a poll that never ended) no longer blocks.
+ * process; then returns undefined at once (no request, nothing emitted). The guard is
+ * held for as long as the poll runs; a poll still running `abandonAfterMs` past its
+ * budget (which the transport's deadline makes impossible) is abandoned: the guard is
+ * released and its result, whenever it comes, is dropped, so it can emit nothing.
  */
-export async function exclusivePoll<T>(key: string, staleMs: number, poll: () => Promise<T>): Promise<T | undefined> {
-	const running = inFlight.get(key);
-	if (running !== undefined && Date.now() - running.started < staleMs) return undefined;
+export async function exclusivePoll<T>(key: string, budgetMs: number, poll: () => Promise<T>): Promise<T | undefined> {
+	if (inFlight.has(key)) return undefined;
 	const token = ++pollCounter;
-	inFlight.set(key, { token, started: Date.now() });
+	inFlight.set(key, token);
+	const timer = new AbortController();
+	const abandoned = Symbol('abandoned');
 	try {
-		return await poll();
+		const outcome = await Promise.race([
+			poll(),
+			sleep(budgetMs + pollTimings.abandonAfterMs, timer.signal).then(
+				() => abandoned,
+				() => abandoned,
+			),
+		]);
+		return outcome === abandoned ? undefined : (outcome as T);
 	} finally {
-		if (inFlight.get(key)?.token === token) inFlight.delete(key);
+		timer.abort();
+		if (inFlight.get(key) === token) inFlight.delete(key);
 	}
 }
 
-/** Forgets running polls: what a restart of n8n does (tests). */
+/**
+ * States this process handed to n8n with an execution, by workflow trigger. n8n stores
+ * such a state after the poll returned: with its durable scheduler, with the execution
+ * (durable poll cursors) or with the workflow's static data, both asynchronously. Ticks
+ * fired together (missed ones after a restart, several poll times at once) then start
+ * from the state before it, read from the same point and emit the same records again.
+ */
+const handedOff = new Map<string, { key: string; rev: number; at: number }>();
+
+/**
+ * True when the stored state is older than one this process handed to n8n for these
+ * settings in the last `handOffWaitMs`: n8n has not stored it yet, and a poll from the
+ * older state would repeat its records. Such a poll returns nothing and changes nothing
+ * (n8n then stores nothing for it). Past the wait (n8n failed to store that execution)
+ * polls go on from the stored state and read those records again.
+ */
+export function handOffPending(guard: string, key: string, stored: unknown): boolean {
+	const pending = handedOff.get(guard);
+	if (!pending) return false;
+	const rev = isObject(stored) && stored.key === key && typeof stored.rev === 'number' ? stored.rev : 0;
+	if (pending.key !== key || rev >= pending.rev || Date.now() - pending.at > pollTimings.handOffWaitMs) {
+		handedOff.delete(guard);
+		return false;
+	}
+	return true;
+}
+
+/** Notes a state handed to n8n with an execution (see handOffPending). */
+export function noteHandOff(guard: string, state: PollState): void {
+	handedOff.set(guard, { key: state.key, rev: state.rev ?? 0, at: Date.now() });
+}
+
+/** Forgets running polls and hand-offs: what a restart of n8n does (tests). */
 export function resetPollMemory(): void {
 	inFlight.clear();
+	handedOff.clear();
 }

@@ -201,6 +201,37 @@ function waitRefusedError(
 	});
 }
 
+const EXPIRED = Symbol('deadline');
+
+/**
+ * Runs a request with a limit on the whole of it, the body included: the helper's
+ * `timeout` only limits the wait for the answer to start and pauses in the socket, so a
+ * body trickled byte by byte would outlive any deadline. At the limit the request is
+ * aborted (where n8n passes the signal on) and left behind: EXPIRED when the limit was
+ * the caller's deadline, else a timeout error (ETIMEDOUT, retried like a dropped line).
+ */
+async function within<T>(ms: number, isDeadline: boolean, request: (signal: AbortSignal) => Promise<T>): Promise<T | typeof EXPIRED> {
+	const abort = new AbortController();
+	const timer = new AbortController();
+	const pending = request(abort.signal);
+	try {
+		const outcome = await Promise.race([
+			pending,
+			sleep(ms, timer.signal).then(
+				() => EXPIRED,
+				() => undefined,
+			),
+		]);
+		if (outcome !== EXPIRED) return outcome as T;
+		pending.catch(() => undefined);
+		abort.abort();
+		if (isDeadline) return EXPIRED;
+		throw Object.assign(new Error(`the request took longer than ${ms} ms (ETIMEDOUT)`), { code: 'ETIMEDOUT' });
+	} finally {
+		timer.abort();
+	}
+}
+
 async function send(this: InboundFlowContext, req: ApiRequest, credentials: ResolvedCredentials): Promise<ApiResponse> {
 	const node = this.getNode();
 	const { baseUrl, apiKey } = credentials;
@@ -224,20 +255,23 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 		if (timeout <= 0) throw new DeadlineError(req.action);
 		const slot = taking(key, Date.now());
 
-		let response: IN8nHttpFullResponse;
+		let response: IN8nHttpFullResponse | typeof EXPIRED;
 		try {
-			response = (await this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL_NAME, {
-				method: req.method,
-				url: `${baseUrl}${req.path}`,
-				qs: req.qs,
-				body: req.body,
-				json: true,
-				encoding: 'text',
-				returnFullResponse: true,
-				ignoreHttpStatusErrors: true,
-				disableFollowRedirect: true,
-				timeout,
-			})) as IN8nHttpFullResponse;
+			response = await within(timeout, req.deadline !== undefined && timeout < settings.timeoutMs, (abortSignal) =>
+				this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL_NAME, {
+					method: req.method,
+					url: `${baseUrl}${req.path}`,
+					qs: req.qs,
+					body: req.body,
+					json: true,
+					encoding: 'text',
+					returnFullResponse: true,
+					ignoreHttpStatusErrors: true,
+					disableFollowRedirect: true,
+					timeout,
+					abortSignal,
+				}) as Promise<IN8nHttpFullResponse>,
+			);
 		} catch (error) {
 			observe(key, slot, {}, 0, Date.now());
 			const code = connectionErrorCode(error);
@@ -255,6 +289,7 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 			throw networkError(node, baseUrl, code, retries + 1, req);
 		}
 
+		if (response === EXPIRED) throw new DeadlineError(req.action);
 		const headers = (response.headers ?? {}) as Record<string, unknown>;
 		const status = response.statusCode;
 		observe(key, slot, headers, status, Date.now());
