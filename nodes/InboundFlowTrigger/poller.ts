@@ -441,7 +441,7 @@ export function handOffPending(guard: string, key: string, stored: unknown): boo
 }
 
 /** Notes a state handed to n8n with an execution (see handOffPending). */
-export function noteHandOff(guard: string, state: PollState): void {
+export function noteHandOff(guard: string, state: Pick<PollState, 'key' | 'rev'>): void {
 	handedOff.set(guard, { key: state.key, rev: state.rev ?? 0, at: Date.now() });
 }
 

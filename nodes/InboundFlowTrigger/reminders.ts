@@ -25,7 +25,7 @@ import { DeadlineError } from '../shared/transport';
 import { toNodeError } from '../shared/transport/errors';
 import { MAX_PAGE_SIZE, paginate, type ListRequest } from '../shared/transport/pagination';
 import { isObject } from '../shared/utils';
-import { exclusivePoll, MAX_POLL_MS, ms } from './poller';
+import { exclusivePoll, handOffPending, MAX_POLL_MS, ms, noteHandOff } from './poller';
 
 export const REMINDER_EVENT = 'appointmentStartingSoon';
 export const OPEN_STATUSES = ['booked', 'confirmed'];
@@ -57,7 +57,13 @@ export interface ReminderState {
 	counts?: Record<string, number>;
 	/** Polls since the last read of all statuses. */
 	sinceProbe?: number;
+	/** Which hand-off this state is (see poller.ts's handOffPending): ticks fired together. */
+	key?: string;
+	rev?: number;
 }
+
+/** The hand-off key of this event's state (one state per trigger, whatever the settings). */
+const HAND_OFF_KEY = 'reminders';
 
 function isPair(value: unknown): value is [string, string] {
 	return Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string';
@@ -370,9 +376,16 @@ export async function pollStartingSoon(this: IPollFunctions): Promise<INodeExecu
 	const engineBudget = typeof this.getPollBudgetMs === 'function' ? this.getPollBudgetMs() : MAX_POLL_MS;
 	const budgetMs = Math.min(MAX_POLL_MS, engineBudget * 0.8);
 	const guard = `${this.getWorkflow().id ?? ''}:${this.getNode().id}`;
-	const result = await exclusivePoll(guard, 3 * MAX_POLL_MS, async () => await pollDue.call(this, staticData[STATE_KEY], settings, budgetMs));
+	const stored = staticData[STATE_KEY];
+	// An earlier poll's reminders are still on their way into n8n's database (ticks fired
+	// together by the durable scheduler start from the state before them): nothing now.
+	if (handOffPending(guard, HAND_OFF_KEY, stored)) return null;
+	const result = await exclusivePoll(guard, 3 * MAX_POLL_MS, async () => await pollDue.call(this, stored, settings, budgetMs));
 	// Another poll of this trigger still runs in this process: it emits, this one does nothing.
 	if (!result) return null;
-	staticData[STATE_KEY] = result.state as unknown as IDataObject;
+	const rev = isObject(stored) && typeof stored.rev === 'number' ? stored.rev : 0;
+	const state: ReminderState = { ...result.state, key: HAND_OFF_KEY, rev: rev + 1 };
+	staticData[STATE_KEY] = state as unknown as IDataObject;
+	if (result.due.length) noteHandOff(guard, state as { key: string; rev: number });
 	return result.due.length ? [this.helpers.returnJsonArray(result.due)] : null;
 }
