@@ -2,7 +2,7 @@ import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
 import { CALL_STATUSES, statusFilter } from '../../shared/descriptions';
 import { getManyOperation, getOperation, pick } from './factories';
-import { createdAfterFilter, phoneField, simplifyField } from './fields';
+import { callLocator, createdAfterFilter, phoneField, simplifyField } from './fields';
 import type { Resource } from './types';
 
 const simplifyCall = pick([
@@ -51,6 +51,7 @@ export const callResource: Resource = {
 			scope: 'calls:read',
 			idName: 'callId',
 			example: '07f51470-ef1d-421c-a847-36e98732bb9b',
+			locator: callLocator,
 			returns: 'the call with its summary, transcript and the whole conversation as messages',
 			extraProperties: [
 				{
