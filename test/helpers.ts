@@ -18,6 +18,7 @@ import type {
 	IRunExecutionData,
 	IWebhookData,
 	IWorkflowExecuteAdditionalData,
+	IWorkflowSettings,
 	WorkflowExecuteMode,
 } from 'n8n-workflow';
 import { Workflow } from 'n8n-workflow';
@@ -126,7 +127,7 @@ export interface Credentials {
 	signingSecretUnreadable?: boolean;
 }
 
-function makeWorkflow(node: INode, staticData: IDataObject = {}): Workflow {
+function makeWorkflow(node: INode, staticData: IDataObject = {}, settings?: IWorkflowSettings): Workflow {
 	return new Workflow({
 		id: 'test-workflow',
 		name: 'test',
@@ -135,6 +136,7 @@ function makeWorkflow(node: INode, staticData: IDataObject = {}): Workflow {
 		active: false,
 		nodeTypes: new TestNodeTypes(),
 		staticData,
+		settings,
 	});
 }
 
@@ -360,15 +362,7 @@ export async function listSearch(
 ): Promise<INodeListSearchResult> {
 	const node = makeNode('inboundFlow', { resource: 'call', operation: 'get' }, options.credentials);
 	node.typeVersion = 2;
-	const workflow = new Workflow({
-		id: 'test-workflow',
-		name: 'test',
-		nodes: [node],
-		connections: {},
-		active: false,
-		nodeTypes: new TestNodeTypes(),
-		settings: { timezone: options.timezone ?? 'UTC' },
-	});
+	const workflow = makeWorkflow(node, {}, { timezone: options.timezone ?? 'UTC' });
 	const context = new LoadOptionsContext(workflow, node, additional(options.credentials), 'parameters.callId');
 	const search = NODE_TYPES[node.type].methods?.listSearch?.[method];
 	if (!search) throw new Error(`the action node has no listSearch method ${method}`);

@@ -58,15 +58,16 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 const newest = (records: IDataObject[]) =>
 	[...records].sort((a, b) => Date.parse(String(b.started_at)) - Date.parse(String(a.started_at)));
 
+const node = (typeVersion: number): INode => ({
+	id: 'n',
+	name: 'InboundFlow',
+	type: 'n8n-nodes-inboundflow.inboundFlow',
+	typeVersion,
+	position: [0, 0],
+	parameters: {},
+});
+
 describe('node versions', () => {
-	const node = (typeVersion: number): INode => ({
-		id: 'n',
-		name: 'InboundFlow',
-		type: 'n8n-nodes-inboundflow.inboundFlow',
-		typeVersion,
-		position: [0, 0],
-		parameters: {},
-	});
 	const shown = (typeVersion: number, resource: string, name: string) =>
 		description.properties.filter(
 			(p) => p.name === name && NodeHelpers.displayParameter({ resource, operation: 'get' }, p, node(typeVersion), description),
@@ -102,22 +103,14 @@ describe('node versions', () => {
 
 describe('By ID: the panel and the run time apply one rule', () => {
 	const locator = description.properties.find((p) => p.name === 'callId' && p.type === 'resourceLocator') as INodeProperties;
-	const node: INode = {
-		id: 'n',
-		name: 'InboundFlow',
-		type: 'n8n-nodes-inboundflow.inboundFlow',
-		typeVersion: 2,
-		position: [0, 0],
-		parameters: {},
-	};
 	/** The issues n8n's editor shows under the field (NodeHelpers.getParameterIssues, as the panel runs it). */
 	const panelIssues = (value: string) => {
 		const parameters = { resource: 'call', operation: 'get', callId: { __rl: true, mode: 'id', value } };
-		return NodeHelpers.getParameterIssues(locator, parameters, '', { ...node, parameters }, description).parameters?.callId ?? [];
+		return NodeHelpers.getParameterIssues(locator, parameters, '', { ...node(2), parameters }, description).parameters?.callId ?? [];
 	};
 	const runTimeAccepts = (value: string) => {
 		try {
-			requireUuid(node, 'Call', { __rl: true, mode: 'id', value }, 0);
+			requireUuid(node(2), 'Call', { __rl: true, mode: 'id', value }, 0);
 			return true;
 		} catch {
 			return false;
