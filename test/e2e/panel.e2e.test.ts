@@ -4,7 +4,7 @@
 // node panels (order of fields and credential selectors, Docs link), and the Call and
 // Contact pickers of node version 2 against the emulator (From List, search, By ID), with
 // a workflow saved by version 1 opening and running unchanged.
-import type { Page } from 'puppeteer-core';
+import type { ElementHandle, Page } from 'puppeteer-core';
 
 import { FULL_KEY, startEmulator, type InboundFlowEmulator } from '../../emulator/server';
 import { Editor } from './browser';
@@ -340,11 +340,20 @@ async function typeInto(page: Page, parameter: string, text: string): Promise<vo
 async function issues(page: Page, parameter: string): Promise<string | undefined> {
 	const icon = await page.$(`${locator(parameter)} [data-test-id="parameter-issues"] svg`);
 	if (!icon) return '';
-	// Away and back, so the tooltip opens afresh for the icon as it is now.
+	// Away and back, so the tooltip opens afresh for the icon as it is now; it opens after a delay.
 	await page.mouse.move(0, 0);
 	await icon.hover().catch(() => undefined);
-	await new Promise((resolve) => setTimeout(resolve, 1000));
-	const text = await icon
+	let text = '';
+	const deadline = Date.now() + 10_000;
+	while (!text.includes('Issues') && Date.now() < deadline) {
+		await new Promise((resolve) => setTimeout(resolve, 300));
+		text = await readTooltip(icon);
+	}
+	return text.includes('Issues') ? text : undefined;
+}
+
+async function readTooltip(icon: ElementHandle): Promise<string> {
+	return icon
 		.evaluate((element) => {
 			type Doc = { getElementById(id: string): unknown; querySelectorAll(selector: string): ArrayLike<unknown> };
 			const doc = (globalThis as unknown as { document: Doc }).document;
@@ -354,7 +363,6 @@ async function issues(page: Page, parameter: string): Promise<string | undefined
 			return tips.map((t) => (t as Shown).innerText).join('\n');
 		})
 		.catch(() => '');
-	return text.includes('Issues') ? text : undefined;
 }
 
 /** Reads `read` until `done` holds or 30 s pass; the last value read (for the assertion to show). */
