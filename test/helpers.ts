@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { ExecuteContext, PollContext, WebhookContext } from 'n8n-core';
+import { ExecuteContext, LoadOptionsContext, PollContext, WebhookContext } from 'n8n-core';
 import type {
 	ICredentialDataDecryptedObject,
 	ICredentialType,
@@ -12,11 +12,13 @@ import type {
 	IHttpRequestOptions,
 	INode,
 	INodeExecutionData,
+	INodeListSearchResult,
 	INodeType,
 	INodeTypes,
 	IRunExecutionData,
 	IWebhookData,
 	IWorkflowExecuteAdditionalData,
+	IWorkflowSettings,
 	WorkflowExecuteMode,
 } from 'n8n-workflow';
 import { Workflow } from 'n8n-workflow';
@@ -125,7 +127,7 @@ export interface Credentials {
 	signingSecretUnreadable?: boolean;
 }
 
-function makeWorkflow(node: INode, staticData: IDataObject = {}): Workflow {
+function makeWorkflow(node: INode, staticData: IDataObject = {}, settings?: IWorkflowSettings): Workflow {
 	return new Workflow({
 		id: 'test-workflow',
 		name: 'test',
@@ -134,6 +136,7 @@ function makeWorkflow(node: INode, staticData: IDataObject = {}): Workflow {
 		active: false,
 		nodeTypes: new TestNodeTypes(),
 		staticData,
+		settings,
 	});
 }
 
@@ -186,11 +189,14 @@ export interface ExecuteOptions {
 	abortSignal?: AbortSignal;
 	/** Called on each credential read (ours and n8n's own, per request). */
 	onCredentialRead?: () => void;
+	/** The node's typeVersion (default 1). */
+	typeVersion?: number;
 }
 
 /** Runs the action node's execute() in an n8n-core ExecuteContext. */
 export async function executeNode(parameters: IDataObject, options: ExecuteOptions): Promise<INodeExecutionData[][]> {
 	const node = makeNode('inboundFlow', parameters, options.credentials);
+	if (options.typeVersion !== undefined) node.typeVersion = options.typeVersion;
 	if (options.continueOnFail) node.onError = 'continueRegularOutput';
 	const workflow = makeWorkflow(node);
 	const items: INodeExecutionData[] = (options.items ?? [{}]).map((json) => ({ json }));
@@ -398,4 +404,23 @@ export function emulatorPerFile(options: EmulatorOptions = {}): { emulator: Inbo
 		await shared.emulator?.stop();
 	});
 	return shared;
+}
+
+// ── Resource locator lists (issue 27) ───────────────────────────────────────────────
+
+/**
+ * Runs one of the action node's listSearch methods (a resource locator's From List) in
+ * an n8n-core LoadOptionsContext, as n8n does when the panel asks for a page.
+ */
+export async function listSearch(
+	method: string,
+	options: { credentials: Credentials; filter?: string; paginationToken?: string; timezone?: string },
+): Promise<INodeListSearchResult> {
+	const node = makeNode('inboundFlow', { resource: 'call', operation: 'get' }, options.credentials);
+	node.typeVersion = 2;
+	const workflow = makeWorkflow(node, {}, { timezone: options.timezone ?? 'UTC' });
+	const context = new LoadOptionsContext(workflow, node, additional(options.credentials), 'parameters.callId');
+	const search = NODE_TYPES[node.type].methods?.listSearch?.[method];
+	if (!search) throw new Error(`the action node has no listSearch method ${method}`);
+	return await search.call(context, options.filter, options.paginationToken);
 }

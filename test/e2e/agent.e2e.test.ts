@@ -48,7 +48,13 @@ const leadsTool = {
 };
 const callTool = {
 	name: 'Get Call',
-	parameters: { resource: 'call', operation: 'get', callId: fromAI('call_id', 'ID (UUID) of the call'), simplify: true },
+	parameters: {
+		resource: 'call',
+		operation: 'get',
+		// Version 2: a resource locator whose value the model fills, as the editor's "let the model define" sets it.
+		callId: { __rl: true, mode: 'id', value: fromAI('call_id', 'ID (UUID) of the call') },
+		simplify: true,
+	},
 };
 const createContactTool = (credentialId?: string) => ({
 	name: 'Create Contact',

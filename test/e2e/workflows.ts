@@ -116,8 +116,8 @@ function node(name: string, type: string, parameters: Json, extra: Json = {}): J
 	};
 }
 
-function inboundFlow(name: string, parameters: Json): Json {
-	return node(name, `${PACKAGE_NAME}.inboundFlow`, parameters, { credentials: cred, executeOnce: true });
+function inboundFlow(name: string, parameters: Json, typeVersion = 1): Json {
+	return node(name, `${PACKAGE_NAME}.inboundFlow`, parameters, { credentials: cred, executeOnce: true, typeVersion });
 }
 
 function chain(id: string, name: string, nodes: Json[]): Json {
@@ -245,6 +245,8 @@ export const READONLY_CREDENTIAL_ID = 'InbFlowCredRO001';
 export const AGENT_MODEL_CREDENTIAL_ID = 'InbFlowE2eModel1';
 /** Version of n8n's AI Agent node the workflows use (the newest in n8n 2.41). */
 export const AGENT_VERSION = 3.1;
+/** Version of our node as a tool: the newest (IDs as resource locators, filled by $fromAI). */
+export const AGENT_TOOL_VERSION = 2;
 
 /** A credential for the emulator with another key (e.g. one lacking a scope). */
 export function extraCredential(id: string, name: string, baseUrl: string, apiKey: string): Json {
@@ -275,6 +277,7 @@ export function agentWorkflow(id: string, name: string, prompt: string, tools: A
 	);
 	const toolNodes = tools.map((tool) =>
 		node(tool.name, `${PACKAGE_NAME}.inboundFlowTool`, tool.parameters, {
+			typeVersion: AGENT_TOOL_VERSION,
 			credentials: { inboundFlowApi: { id: tool.credentialId ?? CREDENTIAL_ID, name: 'InboundFlow account' } },
 		}),
 	);
@@ -436,4 +439,33 @@ export function recordingsWorkflow(emulatorUrl: string, callId: string, dir: str
 		);
 	}
 	return chain(RECORDINGS_ID, 'InboundFlow e2e: recordings saved to disk', nodes);
+}
+
+// ── Resource locators (action node version 2) and a workflow saved with version 1 ──
+
+export const LOCATOR_ID = 'InbFlowE2eLocat1';
+export const VERSION_ONE_ID = 'InbFlowE2eVer001';
+
+function fanOut(id: string, name: string, start: Json, nodes: Json[]): Json {
+	const connections = {
+		[start.name as string]: { main: [nodes.map((n) => ({ node: n.name, type: 'main', index: 0 }))] },
+	};
+	return { id, name, nodes: [start, ...nodes], connections, settings: { executionOrder: 'v1' }, active: false };
+}
+
+/** A new node's parameters in version 2: Get Call and Get Contact with empty locators (From List). */
+export function locatorWorkflow(): Json {
+	const empty = { __rl: true, mode: 'list', value: '' };
+	return fanOut(LOCATOR_ID, 'InboundFlow e2e: pick a call or a contact', manual(), [
+		inboundFlow('Get Call', { resource: 'call', operation: 'get', callId: empty }, 2),
+		inboundFlow('Get Contact', { resource: 'contact', operation: 'get', contactId: empty }, 2),
+	]);
+}
+
+/** Get Call and Get Contact as version 1 saved them: typeVersion 1, the IDs as plain text. */
+export function versionOneWorkflow(callId: string, contactId: string): Json {
+	return fanOut(VERSION_ONE_ID, 'InboundFlow e2e: saved with version 1', manual(), [
+		inboundFlow('Call (version 1)', { resource: 'call', operation: 'get', callId }),
+		inboundFlow('Contact (version 1)', { resource: 'contact', operation: 'get', contactId }),
+	]);
 }

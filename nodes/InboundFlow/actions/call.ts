@@ -4,9 +4,9 @@ import { CALL_STATUSES, optionsCollection, statusFilter } from '../../shared/des
 import { binaryPropertyField, callWithRecording, checkRecordingSettings, recordingOptions } from '../../shared/recording';
 import { apiRequest } from '../../shared/transport';
 import { asRecord, getManyOperation, getOperation, pick } from './factories';
-import { createdAfterFilter, idField, phoneField, simplifyField } from './fields';
+import { callLocator, createdAfterFilter, phoneField, simplifyField, versionedIdFields } from './fields';
 import type { FileOperation, Resource } from './types';
-import { collection, requireUuid } from './validation';
+import { collection, locatorValue, requireUuid } from './validation';
 
 const simplifyCall = pick([
 	'id',
@@ -40,13 +40,15 @@ const downloadRecordingOperation: FileOperation = {
 	description: 'Download the audio recording of a call as a file, with the call’s fields',
 	notForTools: true,
 	properties: [
-		idField('Call ID', 'callId', '07f51470-ef1d-421c-a847-36e98732bb9b'),
+		...versionedIdFields('Call ID', '07f51470-ef1d-421c-a847-36e98732bb9b', callLocator),
 		binaryPropertyField,
 		optionsCollection(recordingOptions),
 	],
 	async executeItems(this: IExecuteFunctions, i: number) {
 		const node = this.getNode();
-		const id = requireUuid(node, 'Call ID', this.getNodeParameter('callId', i), i);
+		const value = this.getNodeParameter('callId', i);
+		// Named as the panel shows it: "Call" (the picker, version 2) or "Call ID" (version 1).
+		const id = requireUuid(node, locatorValue(value) !== value ? callLocator.displayName : 'Call ID', value, i);
 		const settings = checkRecordingSettings(
 			this,
 			{ ...collection(this, 'options', i), binaryPropertyName: this.getNodeParameter('binaryPropertyName', i, 'data') },
@@ -87,6 +89,7 @@ export const callResource: Resource = {
 			scope: 'calls:read',
 			idName: 'callId',
 			example: '07f51470-ef1d-421c-a847-36e98732bb9b',
+			locator: callLocator,
 			returns: 'the call with its summary, transcript and the whole conversation as messages',
 			extraProperties: [
 				{

@@ -5,7 +5,7 @@ import { optionsCollection } from '../../shared/descriptions';
 import { apiRequest } from '../../shared/transport';
 import { collect } from '../../shared/transport/pagination';
 import { asRecord, getManyOperation, getOperation } from './factories';
-import { createdAfterFilter, phoneField } from './fields';
+import { contactLocator, createdAfterFilter, phoneField } from './fields';
 import type { Resource } from './types';
 import { checkEmail, collection, requirePhone } from './validation';
 
@@ -156,6 +156,7 @@ export const contactResource: Resource = {
 			scope: 'contacts:read',
 			idName: 'contactId',
 			example: 'dbf31702-3468-4639-a5a4-e07f9bdae9a7',
+			locator: contactLocator,
 			returns: 'name, phone, email, company, notes and calls of the contact',
 		}),
 		createContact,

@@ -6,9 +6,9 @@ import { updateDisplayOptions } from 'n8n-workflow';
 import { apiRequest } from '../../shared/transport';
 import { inputError } from '../../shared/transport/errors';
 import { collect } from '../../shared/transport/pagination';
-import { idField, limitField, returnAllField, simplifyField } from './fields';
+import { idField, limitField, returnAllField, simplifyField, versionedIdFields } from './fields';
 import type { Operation, Resource } from './types';
-import { collection, requirePhone, requireUuid, toIsoUtc } from './validation';
+import { collection, locatorValue, requirePhone, requireUuid, toIsoUtc } from './validation';
 
 /** The operation selector of a resource and each operation's fields, shown only for it. */
 export function resourceProperties(resource: Resource): INodeProperties[] {
@@ -147,6 +147,8 @@ export interface GetSpec {
 	scope: string;
 	idName: string;
 	example: string;
+	/** The ID as a resource locator from node version 2 (version 1 keeps the plain field). */
+	locator?: INodeProperties;
 	extraProperties?: INodeProperties[];
 	/** What the record holds, for the action text an AI agent sees. */
 	returns: string;
@@ -162,9 +164,15 @@ export function getOperation(spec: GetSpec): Operation {
 		name: 'Get',
 		action: `Get a ${spec.what.toLowerCase()} by its ID (${spec.returns})`,
 		description: `Retrieve one ${spec.what.toLowerCase()} by its ID (a UUID): ${spec.returns}`,
-		properties: [idField(label, spec.idName, spec.example), ...(spec.extraProperties ?? [])],
+		properties: [
+			...(spec.locator ? versionedIdFields(label, spec.example, spec.locator) : [idField(label, spec.idName, spec.example)]),
+			...(spec.extraProperties ?? []),
+		],
 		async execute(this: IExecuteFunctions, i: number) {
-			const id = requireUuid(this.getNode(), label, this.getNodeParameter(spec.idName, i), i);
+			const value = this.getNodeParameter(spec.idName, i);
+			// Errors name the field as the panel shows it: "Call" (locator) or "Call ID".
+			const field = spec.locator && locatorValue(value) !== value ? spec.locator.displayName : label;
+			const id = requireUuid(this.getNode(), field, value, i);
 			const response = await apiRequest.call(this, {
 				method: 'GET',
 				path: `${spec.path}/${encodeURIComponent(id)}`,

@@ -3,7 +3,16 @@ import type { IDataObject, IExecuteFunctions, INode } from 'n8n-workflow';
 
 import { inputError } from '../../shared/transport/errors';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * An InboundFlow ID (a UUID), spaces around it allowed. The one rule for IDs: the run
+ * time tests it here, and n8n's panel tests the same text in a resource locator's By ID
+ * mode (n8n anchors it with ^…$ and applies no flags, hence no /i).
+ */
+export const ID_PATTERN = '\\s*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\s*';
+export const ID_EXAMPLE = '07f51470-ef1d-421c-a847-36e98732bb9b';
+/** What is wrong with a value that does not match ID_PATTERN (panel and run time). */
+export const ID_PROBLEM = `is not a valid InboundFlow ID: expected a UUID such as ${ID_EXAMPLE}`;
+const UUID = new RegExp(`^${ID_PATTERN}$`);
 const E164 = /^\+[1-9]\d{6,14}$/;
 /** Longest text any field check reads; longer input is refused before any pattern runs. */
 const MAX_INPUT = 320;
@@ -24,19 +33,32 @@ function isEmail(text: string): boolean {
 	return dot > 0 && dot < domain.length - 1;
 }
 
+/** The value of a resource locator (`{ __rl: true, mode, value }`), or the value itself. */
+export function locatorValue(value: unknown): unknown {
+	return typeof value === 'object' && value !== null && (value as { __rl?: unknown }).__rl === true
+		? (value as { value?: unknown }).value
+		: value;
+}
+
+/**
+ * An InboundFlow ID from a plain field (node version 1) or a resource locator (version
+ * 2, any mode), checked against ID_PATTERN; returned trimmed and in lower case.
+ */
 export function requireUuid(node: INode, field: string, value: unknown, itemIndex: number): string {
-	const text = typeof value === 'string' ? value.trim() : String(value ?? '');
+	const id = locatorValue(value);
+	const raw = typeof id === 'string' ? id : String(id ?? '');
+	const text = raw.trim();
 	if (!text) throw inputError(node, field, 'is empty; enter the ID of the record', itemIndex);
 	tooLong(node, field, text, itemIndex);
-	if (!UUID.test(text)) {
-		throw inputError(
-			node,
-			field,
-			`"${text}" is not a valid InboundFlow ID (expected a UUID such as 07f51470-ef1d-421c-a847-36e98732bb9b)`,
-			itemIndex,
-		);
-	}
+	if (!UUID.test(raw)) throw inputError(node, field, `"${text}" ${ID_PROBLEM}`, itemIndex);
 	return text.toLowerCase();
+}
+
+/** The E.164 number a text spells, after removing the spaces, dashes, dots and brackets people type. */
+export function asE164(text: string): string | undefined {
+	if (text.length > MAX_INPUT) return undefined;
+	const compact = text.replace(/[\s\-.()]/g, '');
+	return E164.test(compact) ? compact : undefined;
 }
 
 /** E.164, after removing spaces, dashes, dots and brackets people type. */
@@ -44,8 +66,8 @@ export function requirePhone(node: INode, field: string, value: unknown, itemInd
 	const text = typeof value === 'string' || typeof value === 'number' ? String(value).trim() : '';
 	if (!text) throw inputError(node, field, 'is empty; enter a phone number in E.164 form, e.g. +14155551234', itemIndex);
 	tooLong(node, field, text, itemIndex);
-	const compact = text.replace(/[\s\-.()]/g, '');
-	if (!E164.test(compact)) {
+	const compact = asE164(text);
+	if (compact === undefined) {
 		throw inputError(
 			node,
 			field,
@@ -63,8 +85,8 @@ export function checkEmail(node: INode, field: string, value: string, itemIndex:
 	return text;
 }
 
-/** Offset of a time zone at an instant, in ms (e.g. +3600000 for Europe/Berlin in winter). */
-function zoneOffset(utcMs: number, timeZone: string): number {
+/** The wall-clock date and time of an instant in a time zone. */
+export function wallClock(utcMs: number, timeZone: string) {
 	const parts = new Intl.DateTimeFormat('en-US', {
 		timeZone,
 		hourCycle: 'h23',
@@ -76,7 +98,13 @@ function zoneOffset(utcMs: number, timeZone: string): number {
 		second: '2-digit',
 	}).formatToParts(new Date(utcMs));
 	const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
-	const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+	return { year: get('year'), month: get('month'), day: get('day'), hour: get('hour'), minute: get('minute'), second: get('second') };
+}
+
+/** Offset of a time zone at an instant, in ms (e.g. +3600000 for Europe/Berlin in winter). */
+function zoneOffset(utcMs: number, timeZone: string): number {
+	const t = wallClock(utcMs, timeZone);
+	const asUtc = Date.UTC(t.year, t.month - 1, t.day, t.hour, t.minute, t.second);
 	return asUtc - Math.floor(utcMs / 1000) * 1000;
 }
 
