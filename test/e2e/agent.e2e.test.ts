@@ -101,6 +101,14 @@ async function runAgent(id: string, script: ModelStandIn['script']) {
 	return { result, chats: standIn.completions().slice(before) };
 }
 
+/** Fails with what n8n printed (its error, the tail of its output) when `n8n execute` did not succeed. */
+function expectSucceeded(result: { code: number; stdout: string; stderr: string }): void {
+	if (result.code === 0) return;
+	throw new Error(
+		`n8n execute failed (exit code ${result.code}).\n--- stderr (tail) ---\n${result.stderr.slice(-4000)}\n--- stdout (tail) ---\n${result.stdout.slice(-4000)}`,
+	);
+}
+
 function toolsOf(request: ChatRequest) {
 	return (request.body.tools ?? []).map((t) => t.function);
 }
@@ -147,7 +155,7 @@ describe('InboundFlow as a tool of the AI Agent', () => {
 			return { content: final };
 		});
 
-		expect(result.code).toBe(0);
+		expectSucceeded(result);
 		expect(chats).toHaveLength(4);
 		printTools('Agent test', chats[0]);
 		const tools = toolsOf(chats[0]);
@@ -204,7 +212,7 @@ describe('InboundFlow as a tool of the AI Agent', () => {
 				() => 'I could not do that.',
 			),
 		);
-		expect(result.code).toBe(0);
+		expectSucceeded(result);
 		expect(outputOf(result.run!, 'AI Agent')[0].output).toBe('I could not do that.');
 		expect(chats).toHaveLength(4);
 		const errors = toolResults(chats[3]).map((r) => JSON.parse(r.content) as unknown);
@@ -258,7 +266,7 @@ describe('example: daily digest by an AI Agent', () => {
 			return { content: final };
 		});
 
-		expect(result.code).toBe(0);
+		expectSucceeded(result);
 		expect(chats).toHaveLength(2);
 		printTools('Daily digest example', chats[0]);
 		const system = (chats[0].body.messages ?? []).find((m) => m.role === 'system');

@@ -236,8 +236,13 @@ export const AGENT_ID = 'InbFlowE2eAgt001';
 export const AGENT_ERRORS_ID = 'InbFlowE2eAgt002';
 export const READONLY_CREDENTIAL_ID = 'InbFlowCredRO001';
 export const AGENT_MODEL_CREDENTIAL_ID = 'InbFlowE2eModel1';
-/** Version of n8n's AI Agent node the workflows use (the newest in n8n 2.41). */
-export const AGENT_VERSION = 3.1;
+/**
+ * Version of n8n's AI Agent node the workflows use: 3, the newest that n8n 1.123.81 has
+ * (its @n8n/n8n-nodes-langchain 1.122.57 stops at 3; 3.1 only adds the guardrails prompt
+ * source in 2.x). A version an n8n lacks fails `n8n execute` with "Cannot read properties
+ * of undefined (reading 'execute')".
+ */
+export const AGENT_VERSION = 3;
 
 /** A credential for the emulator with another key (e.g. one lacking a scope). */
 export function extraCredential(id: string, name: string, baseUrl: string, apiKey: string): Json {
