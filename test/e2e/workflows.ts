@@ -256,8 +256,11 @@ export interface AgentTool {
 	credentialId?: string;
 }
 
-/** Manual trigger → AI Agent (prompt `prompt`) with the stand-in model and our node as tools. */
-export function agentWorkflow(id: string, name: string, prompt: string, tools: AgentTool[]): Json {
+/**
+ * Manual trigger → AI Agent (prompt `prompt`) with the stand-in model and our node as tools.
+ * `toolOnError`: the tool nodes' On Error setting (none: n8n's default).
+ */
+export function agentWorkflow(id: string, name: string, prompt: string, tools: AgentTool[], toolOnError?: string): Json {
 	const start = manual();
 	const agent = node(
 		'AI Agent',
@@ -274,6 +277,7 @@ export function agentWorkflow(id: string, name: string, prompt: string, tools: A
 	const toolNodes = tools.map((tool) =>
 		node(tool.name, `${PACKAGE_NAME}.inboundFlowTool`, tool.parameters, {
 			credentials: { inboundFlowApi: { id: tool.credentialId ?? CREDENTIAL_ID, name: 'InboundFlow account' } },
+			...(toolOnError ? { onError: toolOnError } : {}),
 		}),
 	);
 	const connections: Json = {
