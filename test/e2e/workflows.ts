@@ -243,8 +243,13 @@ export const AGENT_ID = 'InbFlowE2eAgt001';
 export const AGENT_ERRORS_ID = 'InbFlowE2eAgt002';
 export const READONLY_CREDENTIAL_ID = 'InbFlowCredRO001';
 export const AGENT_MODEL_CREDENTIAL_ID = 'InbFlowE2eModel1';
-/** Version of n8n's AI Agent node the workflows use (the newest in n8n 2.41). */
-export const AGENT_VERSION = 3.1;
+/**
+ * Version of n8n's AI Agent node the workflows use: 3, the newest that n8n 1.123.81 has
+ * (its @n8n/n8n-nodes-langchain 1.122.57 stops at 3; 3.1 only adds the guardrails prompt
+ * source in 2.x). A version an n8n lacks fails `n8n execute` with "Cannot read properties
+ * of undefined (reading 'execute')".
+ */
+export const AGENT_VERSION = 3;
 /** Version of our node as a tool: the newest (IDs as resource locators, filled by $fromAI). */
 export const AGENT_TOOL_VERSION = 2;
 
@@ -260,8 +265,11 @@ export interface AgentTool {
 	credentialId?: string;
 }
 
-/** Manual trigger → AI Agent (prompt `prompt`) with the stand-in model and our node as tools. */
-export function agentWorkflow(id: string, name: string, prompt: string, tools: AgentTool[]): Json {
+/**
+ * Manual trigger → AI Agent (prompt `prompt`) with the stand-in model and our node as tools.
+ * `toolOnError`: the tool nodes' On Error setting (none: n8n's default).
+ */
+export function agentWorkflow(id: string, name: string, prompt: string, tools: AgentTool[], toolOnError?: string): Json {
 	const start = manual();
 	const agent = node(
 		'AI Agent',
@@ -279,6 +287,7 @@ export function agentWorkflow(id: string, name: string, prompt: string, tools: A
 		node(tool.name, `${PACKAGE_NAME}.inboundFlowTool`, tool.parameters, {
 			typeVersion: AGENT_TOOL_VERSION,
 			credentials: { inboundFlowApi: { id: tool.credentialId ?? CREDENTIAL_ID, name: 'InboundFlow account' } },
+			...(toolOnError ? { onError: toolOnError } : {}),
 		}),
 	);
 	const connections: Json = {
