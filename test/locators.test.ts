@@ -309,8 +309,9 @@ describe('From List: errors reach n8n’s list as node errors', () => {
 
 describe('From List: paced with the key’s other traffic', () => {
 	it('a key whose budget other runs spent: the list sends nothing and says so, instead of hanging the panel', async () => {
-		// Windows of ~11 days, aligned to the epoch: this one ends far beyond the list's wait.
-		emulator.configure({ rateLimit: { limit: 2, windowMs: 1e9 }, sendReset: true });
+		// A sliding window of 100 s with X-RateLimit-Reset: its end, 100 s away, is one the
+		// node accepts (at most 120 s) and far beyond the list's wait.
+		emulator.configure({ rateLimit: { limit: 2, windowMs: 100_000 }, rateWindow: 'sliding', sendReset: true });
 		await executeNode({ resource: 'call', operation: 'getAll', returnAll: false, limit: 1 }, { credentials });
 		await executeNode({ resource: 'call', operation: 'getAll', returnAll: false, limit: 1 }, { credentials });
 		emulator.clearLog();
@@ -329,7 +330,7 @@ describe('From List: paced with the key’s other traffic', () => {
 	});
 
 	it('the list’s own request counts in the key’s budget: the next run waits for the window', async () => {
-		emulator.configure({ rateLimit: { limit: 1, windowMs: 1e9 }, sendReset: true });
+		emulator.configure({ rateLimit: { limit: 1, windowMs: 100_000 }, rateWindow: 'sliding', sendReset: true });
 		await calls();
 		emulator.clearLog();
 		const stop = new AbortController();

@@ -473,13 +473,19 @@ async function hostileServer(script: Array<{ status: number; headers: Record<str
 	};
 }
 
-/** The longest wait the node asked n8n's `sleep` for while `fn` ran (the node waits only through it). */
+/** The longest time the node spent in n8n's `sleep` while `fn` ran (the node waits only through it). */
 async function longestTimer<T>(fn: () => Promise<T>): Promise<{ result: T | Error; longest: number }> {
 	let longest = 0;
 	const original = workflow.sleep;
+	// The time actually spent waiting: a timer that only bounds a request (the transport's
+	// whole-request limit) ends, aborted, when the answer comes, and is no wait.
 	const measured: typeof workflow.sleep = async (ms, signal) => {
-		longest = Math.max(longest, ms);
-		return await original(ms, signal);
+		const started = Date.now();
+		try {
+			return await original(ms, signal);
+		} finally {
+			longest = Math.max(longest, Date.now() - started);
+		}
 	};
 	// n8n-workflow exports `sleep` through a getter: replace what the getter returns.
 	const exported = workflow as unknown as { sleep: unknown };
