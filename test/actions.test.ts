@@ -3,20 +3,14 @@
 import type { IDataObject } from 'n8n-workflow';
 
 import type { EmulatorConfig, InboundFlowEmulator } from '../emulator/server';
-import { executeNode, fastTimings, json, restoreTimings, withEmulator, type Credentials } from './helpers';
+import { emulatorPerFile, executeNode, json, type Credentials } from './helpers';
 
 let emulator: InboundFlowEmulator;
 let credentials: Credentials;
 const SEED = { calls: 230, contacts: 40, leads: 120, appointments: 60 };
 
-beforeAll(async () => {
-	({ emulator, credentials } = await withEmulator({ seed: SEED }));
-	fastTimings();
-});
-afterAll(async () => {
-	restoreTimings();
-	await emulator.stop();
-});
+const file = emulatorPerFile({ seed: SEED });
+beforeAll(() => ({ emulator, credentials } = file));
 
 async function run(parameters: IDataObject, extra: { items?: IDataObject[]; continueOnFail?: boolean } = {}) {
 	return json(await executeNode(parameters, { credentials, ...extra }));

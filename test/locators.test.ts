@@ -8,7 +8,7 @@ import { NodeApiError, NodeHelpers, NodeOperationError } from 'n8n-workflow';
 import type { InboundFlowEmulator } from '../emulator/server';
 import { InboundFlow } from '../nodes/InboundFlow/InboundFlow.node';
 import { requireUuid } from '../nodes/InboundFlow/actions/validation';
-import { executeNode, fastTimings, json, listSearch, restoreTimings, withEmulator, type Credentials } from './helpers';
+import { emulatorPerFile, executeNode, fastTimings, json, listSearch, withEmulator, type Credentials } from './helpers';
 
 let emulator: InboundFlowEmulator;
 let credentials: Credentials;
@@ -16,14 +16,8 @@ const SEED = { calls: 230, contacts: 130 };
 const NOCALLS_KEY = 'sk_test_nocalls_0123456789abc';
 const description = new InboundFlow().description as INodeTypeDescription;
 
-beforeAll(async () => {
-	({ emulator, credentials } = await withEmulator({ seed: SEED }));
-	fastTimings();
-});
-afterAll(async () => {
-	restoreTimings();
-	await emulator.stop();
-});
+const file = emulatorPerFile({ seed: SEED });
+beforeAll(() => ({ emulator, credentials } = file));
 beforeEach(() => {
 	emulator.reset();
 	fastTimings();

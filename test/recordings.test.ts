@@ -10,20 +10,14 @@ import type { IBinaryData, IDataObject, INodeExecutionData } from 'n8n-workflow'
 import { FULL_KEY, type EmulatorConfig, type InboundFlowEmulator } from '../emulator/server';
 import type { StoredRecord } from '../emulator/data';
 import { dispositionFileName } from '../nodes/shared/transport/download';
-import { executeNode, fastTimings, restoreTimings, withEmulator, type Credentials } from './helpers';
+import { emulatorPerFile, executeNode, type Credentials } from './helpers';
 
 let emulator: InboundFlowEmulator;
 let credentials: Credentials;
 let call: StoredRecord;
 
-beforeAll(async () => {
-	({ emulator, credentials } = await withEmulator({ seed: { calls: 3 } }));
-	fastTimings();
-});
-afterAll(async () => {
-	restoreTimings();
-	await emulator.stop();
-});
+const file = emulatorPerFile({ seed: { calls: 3 } });
+beforeAll(() => ({ emulator, credentials } = file));
 beforeEach(() => {
 	emulator.reset();
 	call = emulator.add('calls', { status: 'completed' });
