@@ -60,9 +60,11 @@ describe.each(n8nInstalls())('n8n $version', ({ bin }) => {
 		expect(entries.map(([title]) => title)).toEqual(['InboundFlow', 'InboundFlow Webhook']);
 
 		const app = await editor.openEntry('InboundFlow');
-		expect(app).toContain('Triggers (4)');
-		for (const event of ['On new call', 'On new lead', 'On new appointment', 'On new contact']) expect(app).toContain(event);
-		expect(app).toContain('Actions (9)');
+		expect(app).toContain('Triggers (5)');
+		for (const event of ['On new call', 'On new lead', 'On new appointment', 'On new contact', 'On appointment starting soon']) {
+			expect(app).toContain(event);
+		}
+		expect(app).toContain('Actions (10)');
 		await editor.escape();
 
 		await editor.searchNodes('InboundFlow', 'firstStep');

@@ -16,7 +16,8 @@ async function settle(instance: LoadInstance, target: Target, expected: number):
 	return instance.runs(target);
 }
 
-describe.each(n8nInstalls())('webhook trigger under load, n8n $version', ({ bin, version }) => {
+// n8n 2.x only: 1.x answers before it creates the execution and was not verified here.
+describe.each(n8nInstalls().filter((i) => Number(i.version.split('.')[0]) >= 2))('webhook trigger under load, n8n $version', ({ bin, version }) => {
 	let instance: LoadInstance;
 	const major = Number(version.split('.')[0]);
 
