@@ -281,12 +281,22 @@ export class InboundFlowWebhookTrigger implements INodeType {
 				settle(res.statusCode >= 200 && res.statusCode < 300);
 				return end.apply(this, args);
 			} as typeof res.end;
-			if (ledger.shouldSave(trigger, Date.now())) staticData.deliveries = ledger.snapshot(trigger, claim.fp, Date.now()) as unknown as IDataObject;
+			const save = ledger.shouldSave(trigger, Date.now()) ? ledger.snapshot(trigger, claim.fp, Date.now()) : undefined;
+			if (save) staticData.deliveries = save as unknown as IDataObject;
 			handedToN8n = true;
-			return {
-				workflowData: [this.helpers.returnJsonArray([item])],
-				webhookResponse: { received: true, delivery_id: key },
-			};
+			const acknowledgement = { received: true, delivery_id: key };
+			const result: IWebhookResponseData = { workflowData: [this.helpers.returnJsonArray([item])] };
+			// n8n 2.x reads the answer body after it created the execution and before it saves
+			// static data; building the execution re-wraps the same static-data object and clears
+			// its "changed" flag, so the save is marked again here, where it counts.
+			Object.defineProperty(result, 'webhookResponse', {
+				enumerable: true,
+				get: () => {
+					if (save) staticData.deliveries = save as unknown as IDataObject;
+					return acknowledgement;
+				},
+			});
+			return result;
 		} finally {
 			// Not handed to n8n (refused, or an unexpected error): not taken.
 			if (!handedToN8n) settle(false);

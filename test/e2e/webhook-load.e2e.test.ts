@@ -58,6 +58,16 @@ describe.each(n8nInstalls().filter((i) => Number(i.version.split('.')[0]) >= 2))
 		expect((await settle(instance, 'ours', 0)).get(ours.id) ?? 0).toBe(oursRuns.get(ours.id) ?? 0);
 	}, 240_000);
 
+	it('one delivery at a time: every key reaches n8n’s database (n8n 2.x clears the change flag when it builds the execution)', async () => {
+		const list = Array.from({ length: 4 }, () => delivery());
+		for (const d of list) expect((await post(instance.url('ours'), d)).status).toBe(200);
+		const [row] = await instance.n8n.sqlite<{ staticData: string }>(
+			"SELECT staticData FROM workflow_entity WHERE id = 'InbFlowLoadOurs1'",
+		);
+		const saved = (JSON.parse(row.staticData) as Record<string, { deliveries?: unknown }>)['node:InboundFlow Webhook']?.deliveries;
+		expect(list.filter((d) => !savedHas(saved, d.id)).map((d) => d.id)).toEqual([]);
+	}, 120_000);
+
 	it('200 distinct deliveries, 50 at a time: each runs once, the saved static data holds every key, and redelivered none runs again', async () => {
 		const before = [...instance.runs('ours').values()].reduce((a, b) => a + b, 0);
 		const burst = Array.from({ length: 200 }, () => delivery());
