@@ -230,7 +230,12 @@ export class InboundFlowWebhookTrigger implements INodeType {
 		const staticData = this.getWorkflowStaticData('node');
 		const trigger = `${this.getWorkflow().id ?? ''}:${this.getNode().id}`;
 		ledger.absorb(trigger, staticData.deliveries, Date.now());
-		const claim = await claimDelivery(trigger, key, (snapshot) => (staticData.deliveries = snapshot as unknown as IDataObject));
+		// The newest save this delivery's request carries (its own, or one riding on it later).
+		let latest: SavedDeliveries | undefined;
+		const claim = await claimDelivery(trigger, key, (snapshot) => {
+			latest = snapshot;
+			staticData.deliveries = snapshot as unknown as IDataObject;
+		});
 		if (claim.kind === 'done') return answer(200, { received: true, duplicate: key });
 		if (claim.kind === 'pending') {
 			res.setHeader('retry-after', String(RETRY_COPY_AFTER_SECONDS));
@@ -281,8 +286,10 @@ export class InboundFlowWebhookTrigger implements INodeType {
 				settle(res.statusCode >= 200 && res.statusCode < 300);
 				return end.apply(this, args);
 			} as typeof res.end;
-			const save = ledger.shouldSave(trigger, Date.now()) ? ledger.snapshot(trigger, claim.fp, Date.now()) : undefined;
-			if (save) staticData.deliveries = save as unknown as IDataObject;
+			if (ledger.shouldSave(trigger, Date.now())) {
+				latest = ledger.snapshot(trigger, claim.fp, Date.now());
+				staticData.deliveries = latest as unknown as IDataObject;
+			}
 			handedToN8n = true;
 			const acknowledgement = { received: true, delivery_id: key };
 			const result: IWebhookResponseData = { workflowData: [this.helpers.returnJsonArray([item])] };
@@ -292,7 +299,7 @@ export class InboundFlowWebhookTrigger implements INodeType {
 			Object.defineProperty(result, 'webhookResponse', {
 				enumerable: true,
 				get: () => {
-					if (save) staticData.deliveries = save as unknown as IDataObject;
+					if (latest) staticData.deliveries = latest as unknown as IDataObject;
 					return acknowledgement;
 				},
 			});
