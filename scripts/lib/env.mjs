@@ -206,6 +206,20 @@ export function n8nBin(version = N8N_VERSION) {
 }
 
 /**
+ * The running Node's own headers (the official tarballs, and the platform package the
+ * npm `node` package installs, carry `include/node`), so the sqlite3 rebuild compiles
+ * offline: node-gyp otherwise downloads them from nodejs.org, and sqlite3's prebuilt
+ * binary comes from github.com, neither reachable from a machine that has only the npm
+ * registry. Undefined when this Node has none (e.g. Debian's package): node-gyp's own
+ * lookup then applies.
+ */
+function nodeHeadersDir() {
+	const root = path.resolve(path.dirname(fs.realpathSync(process.execPath)), '..');
+	const candidates = [root, path.join(root, 'node_modules', `node-${process.platform}-${process.arch}`)];
+	return candidates.find((dir) => fs.existsSync(path.join(dir, 'include', 'node', 'common.gypi')));
+}
+
+/**
  * Installs an n8n version into the cache unless it is there (about 3 minutes and 2.8 GB
  * the first time). `--ignore-scripts` because the Kafka node's native build downloads
  * from the internet; sqlite3 is then rebuilt from its registry package. The version's
@@ -221,6 +235,8 @@ async function installN8n(version) {
 	fs.writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 	log(`Installing n8n@${version} into ${dir} (first time only: about 3 minutes, 2 to 3 GB)`);
 	const env = { ...process.env, npm_config_yes: 'true' };
+	const headers = nodeHeadersDir();
+	if (headers && !env.npm_config_nodedir) env.npm_config_nodedir = headers;
 	let code = await runWithProgress(
 		`npm install n8n@${version}`,
 		'npm',
