@@ -36,7 +36,7 @@ const capture = () => emulator.recordings.requests.map((r) => [r.origin, r.autho
  */
 async function slowStorage(): Promise<{ url: string; requests: number; closedAt: number[]; close(): Promise<void> }> {
 	const state = { requests: 0, closedAt: [] as number[] };
-	const server = http.createServer((req, res) => {
+	const server = http.createServer((_req, res) => {
 		state.requests++;
 		res.writeHead(200, { 'content-type': 'audio/mpeg', 'content-length': String(10_000_000) });
 		const timer = setInterval(() => res.write(Buffer.alloc(1024, 7)), 50);
