@@ -281,6 +281,27 @@ describe('webhook trigger, call events with Fetch Full Call and Download Recordi
 		expect(capture()).toEqual(requests);
 	});
 
+	it('copies of a delivery arriving while its recording downloads get no 2xx before the original is emitted; one run, one download', async () => {
+		emulator.configure({ recordingUrl: 'storage', recordingChunkDelayMs: 40, recordingBytes: 16 * 64 * 1024 });
+		await start();
+		const call = completed();
+		const d = delivery(call);
+		const order: string[] = [];
+		const answers = await Promise.all(
+			Array.from({ length: 4 }, async (_, i) => {
+				await new Promise((r) => setTimeout(r, i * 100));
+				const answer = await send(d);
+				order.push(answer.body.duplicate ? 'duplicate' : String(answer.status));
+				return answer;
+			}),
+		);
+		expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+		expect(order).toEqual(['200', 'duplicate', 'duplicate', 'duplicate']);
+		expect(server!.emitted).toHaveLength(1);
+		expect(sha256(bytesOf(server!.emitted[0][0][0].binary!.data))).toBe(emulator.recordings.checksum(call.id));
+		expect(emulator.recordings.requests).toHaveLength(1);
+	}, 20_000);
+
 	it('a call without a recording is emitted without the file; with Skip the Call it is answered 200 and not emitted', async () => {
 		emulator.configure({ recordingUrl: 'storage' });
 		await start();
