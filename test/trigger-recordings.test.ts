@@ -353,6 +353,16 @@ describe('webhook trigger, call events with Fetch Full Call and Download Recordi
 		}
 	});
 
+	it('a call event naming no call is emitted without a file, saying so', async () => {
+		await start();
+		const d = buildWebhook({ event: 'call.completed', data: { caller_phone: '+14155550100' }, secret: SECRET });
+		expect((await send(d)).status).toBe(200);
+		expect(server!.emitted[0][0][0]).toEqual({
+			json: expect.objectContaining({ recording_error: 'The delivery names no call (data.call_id), so there is no recording to download' }),
+		});
+		expect(emulator.recordings.requests).toEqual([]);
+	});
+
 	it('a bad setting refuses the delivery with 500 naming the field, before any request; nothing emitted or remembered', async () => {
 		await start({ recordingOptions: { maxSizeMb: -1 } });
 		const answer = await send(delivery(completed()));
