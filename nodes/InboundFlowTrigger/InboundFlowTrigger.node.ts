@@ -16,6 +16,7 @@ import {
 	statusFilter,
 	urgencyFilter,
 } from '../shared/descriptions';
+import { attachRecording, triggerRecordingFields, triggerRecordingSettings } from '../shared/recording';
 import type { ListRequest } from '../shared/transport/pagination';
 import {
 	exclusivePoll,
@@ -132,6 +133,8 @@ export class InboundFlowTrigger implements INodeType {
 				})),
 			},
 			...filterProperties(),
+			// New Call → Download Recording (issue 25): the file attached to each call.
+			...triggerRecordingFields({ event: ['newCall'] }, 'each new call'),
 			optionsCollection([
 				{
 					displayName: 'On Activation, Also Emit the Last (Hours)',
@@ -192,6 +195,9 @@ export class InboundFlowTrigger implements INodeType {
 		const qs: IDataObject = {};
 		for (const [name, value] of Object.entries(filters)) if (value !== '' && value !== undefined) qs[name] = value;
 		const req: ListRequest = { path: spec.path, qs, scope: spec.scope, action: `list ${spec.noun}s` };
+		// Checked before any request: a bad setting fails every poll with the field named.
+		const recording = event === 'newCall' ? triggerRecordingSettings.call(this) : undefined;
+		const started = Date.now();
 
 		if (this.getMode() === 'manual') {
 			const sample = await newestRecord.call(this, req);
@@ -200,7 +206,9 @@ export class InboundFlowTrigger implements INodeType {
 					description: `Once there is one (e.g. after a test call to your InboundFlow number), "Fetch Test Event" shows the newest ${spec.noun} as a sample.`,
 				});
 			}
-			return [this.helpers.returnJsonArray([sample])];
+			if (!recording) return [this.helpers.returnJsonArray([sample])];
+			const item = await attachRecording.call(this, sample, sample, recording, started + MAX_POLL_MS, 'the test event\'s time');
+			return [[item ?? { json: sample }]];
 		}
 
 		const staticData = this.getWorkflowStaticData('node');
@@ -221,23 +229,35 @@ export class InboundFlowTrigger implements INodeType {
 		// An earlier poll's records are still on their way into n8n's database: this tick
 		// (fired together with it) would read them again.
 		if (handOffPending(guard, key, previous)) return null;
-		const result = await exclusivePoll(guard, budgetMs, async () =>
-			await pollRecords.call(this, req, key, previous, {
+		const result = await exclusivePoll(guard, budgetMs, async () => {
+			const polled = await pollRecords.call(this, req, key, previous, {
 				maxPerPoll: Math.max(100, Number(options.maxPerPoll ?? 1000)),
 				firstRunHours: Math.max(0, Number(options.firstRunHours ?? 0)),
 				budgetMs,
 				overlapMs: lookback * 60_000,
-			}),
-		);
+			});
+			// The recordings of the calls this poll selected, inside the poll's own budget (the
+			// guard is still held, so no other poll of this trigger runs meanwhile). Each call is
+			// emitted once whatever its download does: without the file when it fails or runs out
+			// of time (see nodes/shared/recording.ts). The selection and the state stay as read.
+			if (!recording || !polled.state || !polled.records.length) return { ...polled, items: undefined };
+			const items: INodeExecutionData[] = [];
+			for (const call of polled.records) {
+				const item = await attachRecording.call(this, call, call, recording, started + budgetMs, 'the poll\'s time');
+				if (item) items.push(item);
+			}
+			return { ...polled, items };
+		});
 		// Another poll of this trigger still runs, or time ran out before anything was read.
 		if (!result?.state) return null;
-		const { records, state } = result;
+		const { state } = result;
+		const records = result.items ?? this.helpers.returnJsonArray(result.records);
 		staticData.state = state as unknown as IDataObject;
 		// Only a new starting point is shelved, with the state it replaces. A poll that
 		// continued from the shelf leaves it as it was: if n8n then fails to store that poll's
 		// execution, the next poll reads the same records again instead of skipping them.
 		if (!own && !fromShelf) shelf[shelved] = shelfEntry(state, ownRaw);
 		if (records.length) noteHandOff(guard, state);
-		return records.length ? [this.helpers.returnJsonArray(records)] : null;
+		return records.length ? [records] : null;
 	}
 }

@@ -3,6 +3,7 @@ import type {
 	ICredentialTestFunctions,
 	IDataObject,
 	IHookFunctions,
+	INodeExecutionData,
 	INodeCredentialTestResult,
 	INodeType,
 	INodeTypeDescription,
@@ -12,6 +13,7 @@ import type {
 import { NodeConnectionTypes, sleep } from 'n8n-workflow';
 
 import { optionsCollection } from '../shared/descriptions';
+import { attachRecording, RECORDING_ERROR_FIELD, triggerRecordingFields, triggerRecordingSettings } from '../shared/recording';
 import { apiRequest } from '../shared/transport';
 import { redactError } from '../shared/transport/errors';
 import { isUuid } from '../shared/utils';
@@ -25,6 +27,12 @@ export const FETCH_DEADLINE_MS = 5_000;
 export const COPY_WAIT_MS = 8_000;
 /** …then is answered 503 with this Retry-After. */
 const RETRY_COPY_AFTER_SECONDS = 30;
+
+/**
+ * Download Recording's own limit, after Fetch Full Call's: the sender waits for both (and
+ * for n8n to create the run) before it gets its answer. Mutable for tests.
+ */
+export const webhookTimings = { recordingDeadlineMs: 15_000 };
 
 /** The deliveries this process has taken, per workflow trigger (see ledger.ts). */
 export const ledger = new DeliveryLedger();
@@ -117,6 +125,8 @@ export class InboundFlowWebhookTrigger implements INodeType {
 				description:
 					'Whether to fetch the whole call (with its conversation) through the API for call events and add it as "call". Needs an InboundFlow API credential.',
 			},
+			// Fetch Full Call → Download Recording (issue 25): the call's file attached to the item.
+			...triggerRecordingFields({ fetchFullRecord: [true] }, 'the call of each call event'),
 			{
 				// Where n8n's editor puts the credential selectors: after both switches that ask for
 				// one (Signing Secret, then the API credential), not between them.
@@ -189,6 +199,7 @@ export class InboundFlowWebhookTrigger implements INodeType {
 		const req = this.getRequestObject() as unknown as { rawBody?: unknown };
 		const res = this.getResponseObject();
 		const options = this.getNodeParameter('options', {}) as IDataObject;
+		const fetchFull = this.getNodeParameter('fetchFullRecord', false) === true;
 		const answer = (status: number, body: IDataObject): IWebhookResponseData => {
 			res.status(status).json(body);
 			return { noWebhookResponse: true };
@@ -223,6 +234,15 @@ export class InboundFlowWebhookTrigger implements INodeType {
 			selectedEvents: this.getNodeParameter('events', []) as string[],
 		});
 		if (verdict.kind === 'refuse') return answer(verdict.status, { error: verdict.error });
+		// A bad recording setting refuses every delivery (500, its retry runs once it is fixed).
+		let recording: ReturnType<typeof triggerRecordingSettings>;
+		try {
+			recording = fetchFull && verdict.kind === 'accept' && verdict.event.startsWith('call.') ? triggerRecordingSettings.call(this) : undefined;
+		} catch (error) {
+			const reason = error instanceof Error ? error.message : String(error);
+			this.logger.error(`InboundFlow webhook: delivery refused, ${reason}`);
+			return answer(500, { error: `The trigger's Download Recording settings are invalid: ${reason}` });
+		}
 		if (verdict.kind === 'ignore') return answer(200, { received: true, ignored: `event ${verdict.event} is not selected` });
 
 		// Taken before any await, so a concurrent copy in this process sees it.
@@ -252,7 +272,7 @@ export class InboundFlowWebhookTrigger implements INodeType {
 		try {
 			const item = verdict.item;
 			const data = item.data as IDataObject;
-			if (this.getNodeParameter('fetchFullRecord', false) === true && verdict.event.startsWith('call.')) {
+			if (fetchFull && verdict.event.startsWith('call.')) {
 				const callId = data.call_id;
 				if (callId !== undefined && callId !== null && !isUuid(callId)) {
 					settle(false);
@@ -278,6 +298,24 @@ export class InboundFlowWebhookTrigger implements INodeType {
 					}
 				}
 			}
+			// The call's recording, with its own deadline after the fetch's. Whatever the download
+			// does the delivery is emitted (without the file when it fails or runs out of time),
+			// except a call without a recording when the settings say to skip it: answered 200
+			// and forgotten (a copy is skipped the same way).
+			let output: INodeExecutionData = { json: item };
+			if (recording) {
+				const call = item.call as IDataObject | undefined;
+				const deadline = Date.now() + webhookTimings.recordingDeadlineMs;
+				const limit = `the webhook's ${Math.round(webhookTimings.recordingDeadlineMs / 1000)}-second limit for downloads`;
+				const attached = call
+					? await attachRecording.call(this, item, call, recording, deadline, limit)
+					: { json: { ...item, [RECORDING_ERROR_FIELD]: 'The delivery names no call (data.call_id), so there is no recording to download' } };
+				if (!attached) {
+					settle(false);
+					return answer(200, { received: true, ignored: `call ${String(call?.id)} has no recording` });
+				}
+				output = attached;
+			}
 			// n8n answers (onReceived): on n8n 2.x only after it created the execution, and
 			// with a 5xx when it could not; static data is saved before that answer. The
 			// delivery is remembered for good only when the answer is a 2xx.
@@ -292,7 +330,7 @@ export class InboundFlowWebhookTrigger implements INodeType {
 			}
 			handedToN8n = true;
 			const acknowledgement = { received: true, delivery_id: key };
-			const result: IWebhookResponseData = { workflowData: [this.helpers.returnJsonArray([item])] };
+			const result: IWebhookResponseData = { workflowData: [[output]] };
 			// n8n 2.x reads the answer body after it created the execution and before it saves
 			// static data; building the execution re-wraps the same static-data object and clears
 			// its "changed" flag, so the save is marked again here, where it counts.

@@ -38,6 +38,51 @@ import {
 	webhookWorkflow,
 } from './workflows';
 import { RECORDINGS_ID, recordingsWorkflow } from './workflows';
+import {
+	RECORDING_POLL_ID,
+	RECORDING_WEBHOOK_ID,
+	RECORDING_WEBHOOK_WORKFLOW_ID,
+	recordingPollWorkflow,
+	recordingWebhookWorkflow,
+} from './workflows';
+
+/** The triggers' recordings (issue 25): a server that keeps the SHA-256 of each body posted to it, and its Authorization. */
+interface FileSink {
+	url: string;
+	files: Map<string, { sha: string; bytes: number; authorization?: string }>;
+	/** Every path posted to, in order (a file posted twice is here twice). */
+	posts: string[];
+	close(): Promise<void>;
+}
+
+async function startFileSink(): Promise<FileSink> {
+	const files: FileSink['files'] = new Map();
+	const posts: string[] = [];
+	const server = http.createServer((req, res) => {
+		const hash = createHash('sha256');
+		let bytes = 0;
+		req.on('data', (chunk: Buffer) => {
+			hash.update(chunk);
+			bytes += chunk.length;
+		});
+		req.on('end', () => {
+			posts.push(req.url ?? '/');
+			files.set(req.url ?? '/', { sha: hash.digest('hex'), bytes, authorization: req.headers.authorization });
+			res.writeHead(200, { 'content-type': 'application/json' });
+			res.end('{"ok":true}');
+		});
+	});
+	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+	return {
+		url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+		files,
+		posts,
+		close: async () => {
+			server.closeAllConnections();
+			await new Promise<void>((resolve) => server.close(() => resolve()));
+		},
+	};
+}
 
 const SECRET = 'whsec_e2e_secret_123';
 const WRONG_KEY = 'sk_test_revoked_00000000000';
@@ -124,6 +169,7 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 	let hostile: Hostile;
 	let probes: Array<{ name: string; expect: Expect }>;
 	let httpRun: Promise<{ code: number; run?: ExecutionRun; stdout: string; stderr: string }> | undefined;
+	let files: FileSink;
 	/** The HTTP Request workflow with the probes: executed once, by the first test that needs it. */
 	const runHttpRequests = async () => await (httpRun ??= n8n.execute(HTTP_REQUEST_ID));
 
@@ -154,6 +200,7 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 			seed: { calls: 12, contacts: 8, leads: 10, appointments: 6 },
 		});
 		sink = await startSink();
+		files = await startFileSink();
 		const other = await startCapture({ host: '127.0.0.2' });
 		const sibling = await startCapture();
 		hostile = {
@@ -178,6 +225,8 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 			httpRequests,
 			webhookWorkflow(sink.url),
 			appointmentPollingWorkflow(sink.url),
+			recordingPollWorkflow(files.url),
+			recordingWebhookWorkflow(files.url),
 			...EXAMPLES.map((file) => example(file, sink.url, true)),
 		]);
 	});
@@ -185,6 +234,7 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 	afterAll(async () => {
 		await n8n?.stop();
 		await sink?.close();
+		await files?.close();
 		for (const server of Object.values(hostile ?? {})) await server.close();
 		await emulator?.stop();
 		if (n8n) fs.rmSync(n8n.userFolder, { recursive: true, force: true });
@@ -461,6 +511,53 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 			// The contact look-ups (the polling triggers keep polling meanwhile).
 			const lookups = emulator.requests.filter((r) => r.query.phone !== undefined);
 			expect(lookups.map((r) => r.query.phone).sort()).toEqual(['+14155550142', '+14155550143']);
+		});
+
+		// The triggers' Download Recording (issue 25): a New Call (completed) polling workflow and a
+		// call.completed webhook workflow with Fetch Full Call each post the file they got to a
+		// local server that hashes it. Activated here, so no other test's calls reach them; the
+		// tests after this one add no calls.
+		it('the polling and webhook triggers hand each call\'s recording to the workflow byte for byte; the key goes to the API origin only', async () => {
+			await n8n.activate(RECORDING_POLL_ID);
+			await n8n.activate(RECORDING_WEBHOOK_WORKFLOW_ID);
+			const webhookUrl = `${n8n.url}/webhook/${RECORDING_WEBHOOK_ID}/inboundflow`;
+			const small = DEFAULT_RECORDING_CONFIG.recordingBytes;
+			const large = 1_500_000;
+			const variants = [
+				{ config: { recordingUrl: 'storage', recordingBytes: small }, requests: ['storage 200 no key'] },
+				{ config: { recordingUrl: 'api', recordingRedirect: true, recordingBytes: large }, requests: ['api 302 key', 'storage 200 no key'] },
+			] as const;
+			try {
+				// Let the activation's baseline poll pass before the first call is added.
+				await new Promise((r) => setTimeout(r, 3000));
+				for (const variant of variants) {
+					emulator.configure(variant.config);
+					emulator.recordings.requests = [];
+					const call = emulator.add('calls', { status: 'completed' });
+					const delivery = buildWebhook({ event: 'call.completed', data: { call_id: call.id }, secret: SECRET });
+					const answer = await fetch(webhookUrl, { method: 'POST', body: delivery.body, headers: delivery.headers });
+					expect(answer.status).toBe(200);
+					const wanted = [`/poll/${call.id}`, `/webhook/${call.id}`];
+					const until = Date.now() + 60_000;
+					while (!wanted.every((p) => files.files.has(p)) && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+					if (!wanted.every((p) => files.files.has(p))) {
+						throw new Error(`the recordings did not arrive: ${JSON.stringify([...files.files.keys()])}\n${n8n.output.slice(-3000)}`);
+					}
+					for (const p of wanted) {
+						expect(files.files.get(p)).toEqual({ sha: recordingChecksum(call.id, variant.config.recordingBytes), bytes: variant.config.recordingBytes, authorization: undefined });
+					}
+					// The capture: per download the API origin got the key, the storage origin never did.
+					const seen = emulator.recordings.requests.map((r) => `${r.origin} ${r.status} ${r.authorization === undefined ? 'no key' : r.authorization === `Bearer ${FULL_KEY}` ? 'key' : 'other'}`);
+					expect(seen.sort()).toEqual([...variant.requests, ...variant.requests].sort());
+				}
+				// Each call once: nothing more arrives over another poll.
+				await new Promise((r) => setTimeout(r, 11_000));
+				expect(files.posts).toHaveLength(4);
+			} finally {
+				// Calls now point at the emulator's own storage origin: the New Call trigger stays
+				// active, and no download may ever leave this machine.
+				emulator.configure({ ...DEFAULT_RECORDING_CONFIG, recordingUrl: 'storage' });
+			}
 		});
 
 		it('the credential test refuses a redirect, names it, and sends the key to no other origin', async () => {

@@ -478,3 +478,56 @@ export function versionOneWorkflow(callId: string, contactId: string): Json {
 		inboundFlow('Contact (version 1)', { resource: 'contact', operation: 'get', contactId }),
 	]);
 }
+
+// ── Triggers with Download Recording (issue 25) ──────────────────────────────────────
+
+export const RECORDING_POLL_ID = 'InbFlowE2eRecPol';
+export const RECORDING_WEBHOOK_WORKFLOW_ID = 'InbFlowE2eRecWhk';
+export const RECORDING_WEBHOOK_ID = '7a1e2b3c-4d5e-4f60-8a71-b2c3d4e5f607';
+
+/** Posts the item's binary field `data` as the request body to `url` (an expression). */
+function postFile(name: string, url: string): Json {
+	return node(
+		name,
+		'n8n-nodes-base.httpRequest',
+		{ method: 'POST', url, sendBody: true, contentType: 'binaryData', inputDataFieldName: 'data', options: {} },
+		{ typeVersion: 4.2 },
+	);
+}
+
+/** New Call (completed) with Download Recording, every 10 s → the file posted to `filesUrl`/poll/<call id>. */
+export function recordingPollWorkflow(filesUrl: string): Json {
+	return chain(RECORDING_POLL_ID, 'InboundFlow e2e: new call with its recording (polling)', [
+		node(
+			'New Call',
+			`${PACKAGE_NAME}.inboundFlowTrigger`,
+			{
+				pollTimes: EVERY_10_SECONDS,
+				event: 'newCall',
+				newCallFilters: { status: 'completed' },
+				downloadRecording: true,
+				binaryPropertyName: 'data',
+				recordingOptions: {},
+				options: {},
+			},
+			{ credentials: cred },
+		),
+		postFile('Post File', `=${filesUrl}/poll/{{ $json.id }}`),
+	]);
+}
+
+/** call.completed with Fetch Full Call and Download Recording → the file posted to `filesUrl`/webhook/<call id>. */
+export function recordingWebhookWorkflow(filesUrl: string): Json {
+	return chain(RECORDING_WEBHOOK_WORKFLOW_ID, 'InboundFlow e2e: call completed with its recording (webhook)', [
+		node(
+			'Call Completed',
+			`${PACKAGE_NAME}.inboundFlowWebhookTrigger`,
+			{ events: ['call.completed'], fetchFullRecord: true, downloadRecording: true, binaryPropertyName: 'data', recordingOptions: {} },
+			{
+				webhookId: RECORDING_WEBHOOK_ID,
+				credentials: { ...cred, inboundFlowWebhookApi: { id: WEBHOOK_CREDENTIAL_ID, name: 'InboundFlow webhook secret' } },
+			},
+		),
+		postFile('Post File', `=${filesUrl}/webhook/{{ $json.call.id }}`),
+	]);
+}
