@@ -4,19 +4,37 @@
 // deliveries with distinct ids, sent in alternating halves (ours, n8n's, ours, n8n's) so
 // both see the same machine load; after each half, the runs are awaited.
 // BENCH_WEBHOOK_DELIVERIES (default 1000 per target and concurrency),
-// BENCH_WEBHOOK_CONCURRENCY (default 1,4,10,25,50). Runs on its own too:
-// node build/bench/webhook.js (INBOUNDFLOW_N8N_BIN set).
+// BENCH_WEBHOOK_CONCURRENCY (default 1,4,10,25,50), BENCH_WEBHOOK_EXPRESSION=1 adds a
+// third target: n8n's Webhook node with one expression parameter (n8n 2.x then takes an
+// expression isolate for its webhook phase, as for every community node). n8n's
+// N8N_EXPRESSION_ENGINE* settings in the environment reach the n8n started here and are
+// printed with the table; BENCH_WEBHOOK_OUT names the result file (default webhook.json).
+// Runs on its own too: node build/bench/webhook.js (INBOUNDFLOW_N8N_BIN set).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import type { IDataObject } from 'n8n-workflow';
 
+import { checkDelivery } from '../nodes/InboundFlowWebhookTrigger/delivery';
+import { DeliveryLedger } from '../nodes/InboundFlowWebhookTrigger/ledger';
 import { n8nBin, n8nVersionOf } from '../test/e2e/n8n';
-import { delivery, fire, percentile, startLoadInstance, type LoadInstance, type Sent, type Target } from '../test/e2e/webhook-load';
+import { delivery, fire, percentile, SECRET, startLoadInstance, type LoadInstance, type Sent, type Target } from '../test/e2e/webhook-load';
 
 const DELIVERIES = Number(process.env.BENCH_WEBHOOK_DELIVERIES ?? 1000);
 const CONCURRENCY = (process.env.BENCH_WEBHOOK_CONCURRENCY ?? '1,4,10,25,50').split(',').map(Number);
+const TARGETS: Target[] = process.env.BENCH_WEBHOOK_EXPRESSION === '1' ? ['ours', 'theirs', 'theirsExpr'] : ['ours', 'theirs'];
+const NAMES: Record<Target, string> = {
+	ours: 'InboundFlow Webhook Trigger',
+	theirs: "n8n's Webhook node",
+	theirsExpr: "n8n's Webhook node, one expression parameter",
+};
+
+/** The n8n expression-engine settings in force (inherited by the n8n started here). */
+export function engineSettings(): string {
+	const set = Object.entries(process.env).filter(([key]) => key.startsWith('N8N_EXPRESSION_ENGINE'));
+	return set.length === 0 ? 'n8n defaults' : set.map(([key, value]) => `${key}=${value}`).join(' ');
+}
 
 const total = (runs: Map<string, number>) => [...runs.values()].reduce((a, b) => a + b, 0);
 
@@ -47,7 +65,7 @@ function row(instance: LoadInstance, target: Target, concurrency: number, halves
 	const accepted = sent.filter((s) => s.status >= 200 && s.status < 300);
 	const ran = sent.filter((s) => (runs.get(s.id) ?? 0) > 0).length;
 	return {
-		node: target === 'ours' ? 'InboundFlow Webhook Trigger' : "n8n's Webhook node",
+		node: NAMES[target],
 		concurrency,
 		sent: sent.length,
 		'2xx': accepted.length,
@@ -62,17 +80,18 @@ function row(instance: LoadInstance, target: Target, concurrency: number, halves
 
 export async function webhookBench(say: (text: string) => void): Promise<IDataObject[]> {
 	const bin = n8nBin();
-	say(`Webhook deliveries in one n8n ${n8nVersionOf(bin)} (SQLite, single process): ours vs n8n's Webhook node, ${DELIVERIES} each per concurrency…`);
+	const settings = engineSettings();
+	say(`Webhook deliveries in one n8n ${n8nVersionOf(bin)} (SQLite, single process, ${settings}): ours vs n8n's Webhook node, ${DELIVERIES} each per concurrency…`);
 	const loadBefore = os.loadavg()[0];
-	const instance = await startLoadInstance(bin);
+	const instance = await startLoadInstance(bin, {}, { withExpression: TARGETS.includes('theirsExpr') });
 	const rows: IDataObject[] = [];
 	try {
-		// Warm-up: both workflows compiled, connections open.
-		for (const target of ['ours', 'theirs'] as const) await fire(instance.url(target), Array.from({ length: 20 }, () => delivery()), 4);
+		// Warm-up: the workflows compiled, connections open.
+		for (const target of TARGETS) await fire(instance.url(target), Array.from({ length: 20 }, () => delivery()), 4);
 		for (const concurrency of CONCURRENCY) {
-			const halves: Record<Target, Half[]> = { ours: [], theirs: [] };
+			const halves: Record<Target, Half[]> = { ours: [], theirs: [], theirsExpr: [] };
 			for (const round of [0, 1]) {
-				for (const target of ['ours', 'theirs'] as const) {
+				for (const target of TARGETS) {
 					const count = round === 0 ? Math.ceil(DELIVERIES / 2) : Math.floor(DELIVERIES / 2);
 					const before = total(instance.runs(target));
 					const half = await fire(instance.url(target), Array.from({ length: count }, () => delivery()), concurrency);
@@ -82,9 +101,18 @@ export async function webhookBench(say: (text: string) => void): Promise<IDataOb
 			}
 			const ours = row(instance, 'ours', concurrency, halves.ours);
 			const theirs = row(instance, 'theirs', concurrency, halves.theirs);
-			ours.ofN8nNode = `${Math.round((Number(ours.perSecond) / Number(theirs.perSecond)) * 100)} %`;
+			const share = (of: IDataObject) => `${Math.round((Number(ours.perSecond) / Number(of.perSecond)) * 100)} %`;
+			ours.ofN8nNode = share(theirs);
 			rows.push(ours, theirs);
-			say(`  concurrency ${concurrency}: ours ${String(ours.perSecond)}/s, n8n's ${String(theirs.perSecond)}/s (${String(ours.ofN8nNode)})`);
+			let line = `  concurrency ${concurrency}: ours ${String(ours.perSecond)}/s, n8n's ${String(theirs.perSecond)}/s (${String(ours.ofN8nNode)})`;
+			if (TARGETS.includes('theirsExpr')) {
+				const expr = row(instance, 'theirsExpr', concurrency, halves.theirsExpr);
+				ours.ofN8nNodeWithExpression = share(expr);
+				rows.push(expr);
+				line += `, n8n's with an expression ${String(expr.perSecond)}/s (${String(ours.ofN8nNodeWithExpression)})`;
+			}
+			for (const r of rows.slice(-TARGETS.length)) r.settings = settings;
+			say(line);
 		}
 	} finally {
 		await instance.stop();
@@ -93,15 +121,103 @@ export async function webhookBench(say: (text: string) => void): Promise<IDataOb
 	say(`(${load})`);
 	const dir = path.resolve(__dirname, '..', '..', 'bench', 'results');
 	fs.mkdirSync(dir, { recursive: true });
-	fs.writeFileSync(path.join(dir, 'webhook.json'), `${JSON.stringify({ date: new Date().toISOString(), load, rows }, null, 2)}\n`);
+	const file = process.env.BENCH_WEBHOOK_OUT ?? 'webhook.json';
+	fs.writeFileSync(path.join(dir, file), `${JSON.stringify({ date: new Date().toISOString(), n8n: n8nVersionOf(bin), settings, load, rows }, null, 2)}\n`);
 	return rows;
 }
 
-if (require.main === module) {
+/**
+ * What one delivery costs in our own code (no n8n): the checks (HMAC over the raw bytes,
+ * replay window, JSON parse), the ledger's claim and settle, and a save (the snapshot
+ * and its JSON, as n8n serialises static data) with `remembered` keys already held;
+ * beside it, what one expression isolate costs n8n 2.x (create, context, dispose), the
+ * same n8n's IsolatedVmBridge the webhook phase of a community node takes.
+ */
+export async function profileDelivery(bin: string, remembered = 5000, count = 2000): Promise<IDataObject[]> {
+	const list = Array.from({ length: count }, () => delivery());
+	const ledger = new DeliveryLedger();
+	const now = Date.now();
+	for (let i = 0; i < remembered; i++) {
+		const claim = ledger.claim('t', `old-${i}`, now);
+		if (claim.kind === 'new') ledger.settle('t', claim.fp, true, now);
+	}
+	// CPU time of the whole process (every thread), per delivery: less sensitive to the
+	// machine's load than wall time.
+	const cpuMs = () => {
+		const used = process.cpuUsage();
+		return (used.user + used.system) / 1000;
+	};
+	const time = (fn: (d: (typeof list)[number], i: number) => void): number => {
+		const started = cpuMs();
+		list.forEach(fn);
+		return ((cpuMs() - started) / count) * 1000;
+	};
+	const inputs = list.map((d) => ({ raw: Buffer.from(d.body), headers: d.headers }));
+	const checkUs = time((_d, i) => {
+		const verdict = checkDelivery({
+			raw: inputs[i].raw,
+			parsed: undefined,
+			headers: inputs[i].headers,
+			secret: SECRET,
+			timestampedSignature: false,
+			toleranceSeconds: 300,
+			nowMs: Date.now(),
+			selectedEvents: ['call.completed', 'lead.created'],
+		});
+		if (verdict.kind !== 'accept') throw new Error(`profile: delivery not accepted (${verdict.kind})`);
+	});
+	const fps: string[] = [];
+	const claimUs = time((d) => {
+		const claim = ledger.claim('t', d.id, Date.now());
+		if (claim.kind === 'new') fps.push(claim.fp);
+	});
+	let bytes = 0;
+	const saveUs = time((_d, i) => {
+		bytes = JSON.stringify({ 'node:InboundFlow Webhook': { deliveries: ledger.snapshot('t', fps[i], Date.now()) } }).length;
+	});
+	const settleUs = time((_d, i) => ledger.settle('t', fps[i], true));
+	const rows: IDataObject[] = [
+		{ step: 'checks: HMAC-SHA256 of the raw body, timestamp window, JSON parse, event filter', perDeliveryMs: Number((checkUs / 1000).toFixed(3)) },
+		{ step: 'ledger: claim + settle', perDeliveryMs: Number(((claimUs + settleUs) / 1000).toFixed(3)) },
+		{ step: `ledger: one save (snapshot + JSON, ${remembered + count} keys, ${Math.round(bytes / 1024)} kB; at most one per request in flight)`, perDeliveryMs: Number((saveUs / 1000).toFixed(3)) },
+	];
+	// n8n's own isolate, from the n8n install this bench runs.
+	try {
+		const n8nRoot = path.resolve(path.dirname(fs.realpathSync(bin)), '..');
+		const runtimePath = require.resolve('@n8n/expression-runtime', { paths: [n8nRoot] });
+		const runtime = (await import(runtimePath)) as {
+			IsolatedVmBridge: new (config: object) => { initialize(): Promise<void>; dispose(): Promise<void> };
+		};
+		const times: number[] = [];
+		for (let i = 0; i < 21; i++) {
+			const started = cpuMs();
+			const bridge = new runtime.IsolatedVmBridge({ timeout: 5000, memoryLimit: 128 });
+			await bridge.initialize();
+			await bridge.dispose();
+			if (i > 0) times.push(cpuMs() - started);
+		}
+		rows.push({ step: "n8n 2.x: one expression isolate (IsolatedVmBridge create + initialize + dispose), median of 20", perDeliveryMs: Number(percentile(times, 50).toFixed(2)) });
+	} catch (error) {
+		rows.push({ step: `n8n's expression isolate not measured: ${String(error).slice(0, 200)}`, perDeliveryMs: NaN });
+	}
+	return rows;
+}
+
+if (require.main === module && process.env.BENCH_WEBHOOK_PROFILE === '1') {
+	profileDelivery(n8nBin()).then(
+		(rows) => {
+			for (const r of rows) process.stdout.write(`| ${String(r.step)} | ${String(r.perDeliveryMs)} |\n`);
+		},
+		(error: unknown) => {
+			process.stderr.write(`${String(error)}\n`);
+			process.exit(1);
+		},
+	);
+} else if (require.main === module) {
 	const say = (text: string) => process.stdout.write(`${text}\n`);
 	webhookBench(say).then(
 		(rows) => {
-			const keys = Object.keys(rows[0] ?? {}).concat('ofN8nNode').filter((k, i, all) => all.indexOf(k) === i);
+			const keys = rows.flatMap((r) => Object.keys(r)).filter((k, i, all) => all.indexOf(k) === i);
 			const line = (cells: unknown[]) => `| ${cells.map((c) => String(c ?? '')).join(' | ')} |`;
 			say([line(keys), line(keys.map(() => '---')), ...rows.map((r) => line(keys.map((k) => r[k])))].join('\n'));
 		},

@@ -16,14 +16,16 @@ async function settle(instance: LoadInstance, target: Target, expected: number):
 	return instance.runs(target);
 }
 
-// n8n 2.x only: 1.x answers before it creates the execution and was not verified here.
-describe.each(n8nInstalls().filter((i) => Number(i.version.split('.')[0]) >= 2))('webhook trigger under load, n8n $version', ({ bin, version }) => {
+// n8n 1.x runs only with INBOUNDFLOW_WEBHOOK_LOAD_1X=1: about 4.5 min on the loaded 2-core
+// machine, more than the CI budget allows (it passes there; see the README, Webhook Trigger).
+const installs = n8nInstalls().filter((i) => Number(i.version.split('.')[0]) >= 2 || process.env.INBOUNDFLOW_WEBHOOK_LOAD_1X === '1');
+describe.each(installs)('webhook trigger under load, n8n $version', ({ bin, version }) => {
 	let instance: LoadInstance;
 	const major = Number(version.split('.')[0]);
 
 	beforeAll(async () => {
 		instance = await startLoadInstance(bin);
-	}, 300_000);
+	}, 600_000);
 	afterAll(async () => await instance?.stop(), 60_000);
 
 	it('a delivery n8n cannot start (its database write-locked) is answered like n8n’s Webhook node answers; no 2xx without a run on n8n 2.x, and the retry runs once', async () => {
@@ -42,8 +44,10 @@ describe.each(n8nInstalls().filter((i) => Number(i.version.split('.')[0]) >= 2))
 			expect(theirsFirst.status).toBeGreaterThanOrEqual(500);
 			expect(oursFirst.status).toBeGreaterThanOrEqual(500);
 		} else {
-			// n8n 1.x answers before it creates the execution, for its own node too.
-			expect(ok(oursFirst.status)).toBe(ok(theirsFirst.status));
+			// n8n 1.x answers before it creates the execution, for its own node too; a failed
+			// static-data save is logged and answered 200 all the same.
+			expect(ok(theirsFirst.status)).toBe(true);
+			expect(ok(oursFirst.status)).toBe(true);
 		}
 		// The sender retries what was not answered 2xx.
 		for (const [target, d, answer] of [['ours', ours, oursFirst], ['theirs', theirs, theirsFirst]] as const) {
@@ -51,8 +55,15 @@ describe.each(n8nInstalls().filter((i) => Number(i.version.split('.')[0]) >= 2))
 		}
 		const oursRuns = await settle(instance, 'ours', 1);
 		const theirsRuns = await settle(instance, 'theirs', 1);
-		expect(oursRuns.get(ours.id) ?? 0).toBe(theirsRuns.get(theirs.id) ?? 0);
-		if (major >= 2) expect(oursRuns.get(ours.id)).toBe(1);
+		if (major >= 2) {
+			expect(oursRuns.get(ours.id) ?? 0).toBe(theirsRuns.get(theirs.id) ?? 0);
+			expect(oursRuns.get(ours.id)).toBe(1);
+		} else {
+			// 1.x: whether a run whose creation met the lock survives is n8n's timing (its own
+			// node's was lost in the runs measured); never more than once.
+			expect(oursRuns.get(ours.id) ?? 0).toBeLessThanOrEqual(1);
+			expect(theirsRuns.get(theirs.id) ?? 0).toBeLessThanOrEqual(1);
+		}
 		// Answered 2xx means remembered: sent again, it does not run again.
 		expect((await post(instance.url('ours'), ours)).status).toBe(200);
 		expect((await settle(instance, 'ours', 0)).get(ours.id) ?? 0).toBe(oursRuns.get(ours.id) ?? 0);
@@ -95,5 +106,5 @@ describe.each(n8nInstalls().filter((i) => Number(i.version.split('.')[0]) >= 2))
 		expect(again.sent.filter((s) => s.status === 200).length).toBeGreaterThan(0);
 		const after = await settle(instance, 'ours', 0);
 		expect(burst.filter((d) => after.get(d.id) !== 1).map((d) => [d.id, after.get(d.id)])).toEqual([]);
-	}, 300_000);
+	}, 600_000);
 });

@@ -15,8 +15,11 @@ import { credentials, WEBHOOK_CREDENTIAL_ID } from './workflows';
 export const SECRET = 'whsec_load_secret_123';
 const OURS = { id: 'InbFlowLoadOurs1', webhookId: '0c0d5c1e-3a4b-4c5d-8e6f-7a8b9c0d1e2f', path: 'inboundflow' };
 const THEIRS = { id: 'InbFlowLoadN8nWh', webhookId: '1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f', path: 'reference' };
+/** n8n's Webhook node with one expression among its parameters (bench only). */
+const THEIRS_EXPR = { id: 'InbFlowLoadN8nEx', webhookId: '2e3f4051-6b7c-4d8e-9f0a-1b2c3d4e5f60', path: 'reference-expression' };
 
-export type Target = 'ours' | 'theirs';
+/** ours; n8n's Webhook node with static parameters; the same with one expression parameter. */
+export type Target = 'ours' | 'theirs' | 'theirsExpr';
 
 function forward(sinkUrl: string, target: Target, position: number) {
 	return {
@@ -37,7 +40,7 @@ function forward(sinkUrl: string, target: Target, position: number) {
 	};
 }
 
-function workflows(sinkUrl: string): unknown[] {
+function workflows(sinkUrl: string, withExpression: boolean): unknown[] {
 	const chain = (id: string, name: string, trigger: Record<string, unknown>, target: Target) => ({
 		id,
 		name,
@@ -46,7 +49,7 @@ function workflows(sinkUrl: string): unknown[] {
 		settings: { executionOrder: 'v1' },
 		active: false,
 	});
-	return [
+	const list = [
 		chain(
 			OURS.id,
 			'Load: InboundFlow Webhook Trigger',
@@ -77,10 +80,33 @@ function workflows(sinkUrl: string): unknown[] {
 			'theirs',
 		),
 	];
+	if (!withExpression) return list;
+	// In n8n 2.x a Webhook node whose parameters are all static skips the expression
+	// isolate of the webhook phase (live-webhooks webhookPhaseNeedsIsolate); one "=" value
+	// (here Ignore Bots, evaluating to its default) makes it acquire one, as every
+	// community node does.
+	return [
+		...list,
+		chain(
+			THEIRS_EXPR.id,
+			"Load: n8n's Webhook node with an expression parameter",
+			{
+				id: randomUUID(),
+				name: 'Webhook',
+				type: 'n8n-nodes-base.webhook',
+				typeVersion: 2,
+				position: [0, 0],
+				webhookId: THEIRS_EXPR.webhookId,
+				parameters: { httpMethod: 'POST', path: THEIRS_EXPR.path, responseMode: 'onReceived', options: { ignoreBots: '={{ false }}' } },
+			},
+			'theirsExpr',
+		),
+	];
 }
 
 const ours = (n8n: N8n) => `${n8n.url}/webhook/${OURS.webhookId}/${OURS.path}`;
 const theirs = (n8n: N8n) => `${n8n.url}/webhook/${THEIRS.path}`;
+const theirsExpr = (n8n: N8n) => `${n8n.url}/webhook/${THEIRS_EXPR.path}`;
 
 /** Waits until n8n serves a POST webhook: a GET is then refused with "Did you mean to make a POST request?". */
 async function registered(url: string): Promise<void> {
@@ -102,19 +128,25 @@ export interface LoadInstance {
 	stop(): Promise<void>;
 }
 
-/** Starts n8n with both workflows active. */
-export async function startLoadInstance(bin: string, env: Record<string, string> = {}): Promise<LoadInstance> {
+/** Starts n8n with both workflows active (and the expression variant of n8n's node, `withExpression`). */
+export async function startLoadInstance(
+	bin: string,
+	env: Record<string, string> = {},
+	options: { withExpression?: boolean } = {},
+): Promise<LoadInstance> {
+	const withExpression = options.withExpression === true;
 	const sink = await startSink();
 	const n8n = await N8n.create({ bin, env });
 	try {
 		await n8n.importCredentials(credentials('http://127.0.0.1:9', FULL_KEY, SECRET));
-		await n8n.importWorkflows(workflows(sink.url));
+		await n8n.importWorkflows(workflows(sink.url, withExpression));
 		await n8n.start();
 		await n8n.setupOwner();
 		await n8n.activate(OURS.id);
 		await n8n.activate(THEIRS.id);
+		if (withExpression) await n8n.activate(THEIRS_EXPR.id);
 		// n8n 2.x registers a published workflow's webhooks after answering the activation.
-		for (const url of [ours(n8n), theirs(n8n)]) await registered(url);
+		for (const url of [ours(n8n), theirs(n8n), ...(withExpression ? [theirsExpr(n8n)] : [])]) await registered(url);
 	} catch (error) {
 		await n8n.stop();
 		await sink.close();
@@ -123,7 +155,7 @@ export async function startLoadInstance(bin: string, env: Record<string, string>
 	return {
 		n8n,
 		sink,
-		url: (target) => (target === 'ours' ? ours(n8n) : theirs(n8n)),
+		url: (target) => ({ ours, theirs, theirsExpr })[target](n8n),
 		runs(target) {
 			const counts = new Map<string, number>();
 			for (const r of sink.received) {
