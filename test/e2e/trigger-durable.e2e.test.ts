@@ -56,6 +56,13 @@ const BACKLOG: Array<{ resource: Resource; id: string; event: string; sinkPath: 
 		pollTimes: { item: [{ mode: 'custom', cronExpression: '* * * * *' }] },
 	},
 ];
+/** The trigger with On Activation, Also Emit the Last 1 Hours. */
+function withBackfill(workflow: Record<string, unknown>): Record<string, unknown> {
+	for (const node of workflow.nodes as Array<{ name: string; parameters: Record<string, unknown> }>) {
+		if (node.name === 'Trigger') node.parameters.options = { firstRunHours: 1 };
+	}
+	return workflow;
+}
 /**
  * The backlog triggers an engine runs: the 10-second ones on both; the every-minute and cron
  * ones (up to a minute per poll, so slower to drain) on the engine without durable cursors only.
@@ -94,13 +101,15 @@ const installs = n8nInstalls().filter((install) => Number(install.version.split(
 						sinkUrl: `${sink.url}${b.sinkPath}`,
 					}),
 				),
-				pollingToSinkWorkflow({
-					id: SETTINGS_ID,
-					name: 'InboundFlow durable scheduler, settings changed and changed back',
-					event: 'newCall',
-					pollTimes: EVERY_10_SECONDS,
-					sinkUrl: `${sink.url}/settings`,
-				}),
+				withBackfill(
+					pollingToSinkWorkflow({
+						id: SETTINGS_ID,
+						name: 'InboundFlow durable scheduler, settings changed and changed back',
+						event: 'newCall',
+						pollTimes: EVERY_10_SECONDS,
+						sinkUrl: `${sink.url}/settings`,
+					}),
+				),
 			]);
 		});
 
@@ -209,7 +218,11 @@ const installs = n8nInstalls().filter((install) => Number(install.version.split(
 			};
 			const add = (statuses: string[]) => statuses.map((status) => ({ id: emulator.add('calls', { status }).id, status }));
 
+			// The first activation emits the calls of the last hour (On Activation, Also Emit the Last 1 Hours).
+			emulator.add('calls', { status: 'completed', created_at: new Date(Date.now() - 30 * 60_000).toISOString() });
+			const backfill = emulator.records.calls.filter((c) => Date.parse(c.created_at) > Date.now() - 55 * 60_000).map((c) => ({ id: c.id, status: String(c.status) }));
 			await publishWith(undefined); // every call
+			await waitUntil(() => backfill.every((c) => got().includes(c.id)), 30_000);
 			const first = add(['completed', 'failed', 'completed']);
 			await waitUntil(() => first.every((c) => got().includes(c.id)), 60_000);
 			await publishWith({ status: 'completed' }); // completed calls only
@@ -222,7 +235,8 @@ const installs = n8nInstalls().filter((install) => Number(install.version.split(
 			await n8n.request('POST', `/rest/workflows/${SETTINGS_ID}/deactivate`, {});
 
 			const received = got();
-			const expected = [...first, ...second.filter((c) => c.status === 'completed'), ...third].map((c) => c.id);
+			// The changes never backfill: nothing emitted before comes again.
+			const expected = [...backfill, ...first, ...second.filter((c) => c.status === 'completed'), ...third].map((c) => c.id);
 			const statuses = await n8n.sqlite<{ status: string; n: number }>(
 				`SELECT status, COUNT(*) AS n FROM execution_entity WHERE workflowId = '${SETTINGS_ID}' GROUP BY status`,
 			);
