@@ -6,12 +6,13 @@
 // the copy of the activation poll when that poll returns nothing: the baseline the trigger
 // takes at activation is not kept. Records created between the activation and the first
 // scheduled poll must still reach the workflow, once.
-// On both engines (issue 23):
-//  - settings changed while active and changed back (the editor's save + publish): every
-//    record the settings active at its creation select reaches the workflow once, nothing
-//    emitted before comes again;
-//  - a 10-second schedule of six poll times (and, alongside, an every-minute and a
-//    custom-cron trigger), a backlog added while n8n is down, and a restart: the durable
+// Issue 23:
+//  - settings changed while active and changed back (the editor's save + publish), with a
+//    first-activation backfill (durable cursors): every record the settings active at its
+//    creation select reaches the workflow once, nothing emitted before comes again;
+//  - on both engines, a 10-second schedule of six poll times (and, without durable cursors,
+//    an every-minute and a custom-cron trigger alongside), a backlog added while n8n is
+//    down, and a restart: the durable
 //    scheduler fires the missed ticks together, each poll from the position stored before
 //    the other's execution was stored; every record must still reach the workflow once,
 //    and no execution may fail.
