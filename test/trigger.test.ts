@@ -238,6 +238,21 @@ describe('settings and modes', () => {
 		expect(await store.poll({ event: 'newAppointment', options: { firstRunHours: 1 } })).toEqual([]);
 	});
 
+	it('settings changed and changed back with a backfill set: the backfill is for the first activation only, nothing comes twice', async () => {
+		const backfill = (filters: IDataObject) => ({ ...newCalls(filters), options: { firstRunHours: 1 } });
+		const old = add('calls', { status: 'completed', created_at: new Date(Date.now() - 30 * 60_000).toISOString() });
+		expect((await store.poll(backfill({}))).map((r) => r.id)).toEqual([old.id]); // first activation: the last hour
+		const a = add('calls', { status: 'completed' });
+		expect((await store.poll(backfill({}))).map((r) => r.id)).toEqual([a.id]);
+		expect(await store.poll(backfill({ status: 'completed' }))).toEqual([]); // changed: from now
+		const b = add('calls', { status: 'completed' });
+		add('calls', { status: 'failed' });
+		expect((await store.poll(backfill({ status: 'completed' }))).map((r) => r.id)).toEqual([b.id]);
+		expect(await store.poll(backfill({}))).toEqual([]); // changed back: from now, old, a and b not again
+		const c = add('calls', { status: 'failed' });
+		expect((await store.poll(backfill({}))).map((r) => r.id)).toEqual([c.id]);
+	});
+
 	it.each(['newest', 'oldest'] as const)('manual test returns the newest record, state untouched (%s first)', async (order) => {
 		emulator.configure({ order });
 		Array.from({ length: 150 }, () => add('contacts', { created_at: new Date(Date.now() - 60_000).toISOString() }));

@@ -18,6 +18,10 @@
 //  - a poll whose stored state is older than what an earlier poll in this process
 //    handed to n8n with an execution (n8n commits it with that execution, later)
 //    returns nothing and changes nothing (see handOffPending);
+//  - a change of settings (event, filters, lookback) starts a new baseline at that
+//    moment, also when changed back, and never backfills (On Activation, Also Emit the
+//    Last N Hours is for the first activation): no record is emitted twice across
+//    changes, and a record is emitted when the settings active at its creation select it;
 //  - state is written only after every page of the poll arrived, so a failed poll
 //    changes nothing;
 //  - a state that n8n may drop (the activation poll's, with durable poll cursors) is
@@ -213,13 +217,17 @@ export async function pollRecords(
 	const rev = (stored?.rev ?? (isObject(previous) && typeof previous.rev === 'number' ? previous.rev : 0)) + 1;
 	let state = stored;
 	if (!state) {
+		// The backfill (the last N hours) is for the first activation only: after a change of
+		// settings (a state of other settings is stored) it would emit again what the earlier
+		// settings emitted. Settings changed and changed back start from now, like any change.
+		const firstRunHours = isObject(previous) && typeof previous.key === 'string' ? 0 : options.firstRunHours;
 		try {
-			state = await baseline.call(this, timed, key, options);
+			state = await baseline.call(this, timed, key, { ...options, firstRunHours });
 		} catch (error) {
 			if (error instanceof DeadlineError) return { records: [], state: undefined };
 			throw toNodeError(this.getNode(), error);
 		}
-		if (options.firstRunHours <= 0) return { records: [], state: { ...state, rev } };
+		if (firstRunHours <= 0) return { records: [], state: { ...state, rev } };
 	}
 	// A cursor refused (expired) never fails the poll: the read goes on from the last point
 	// read completely, in this poll while time is left (at most three reads), else the next.
