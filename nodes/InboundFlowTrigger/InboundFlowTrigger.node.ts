@@ -143,7 +143,7 @@ export class InboundFlowTrigger implements INodeType {
 					typeOptions: { minValue: 0 },
 					default: 0,
 					description:
-						'On activation the trigger normally starts from now and emits nothing old. Set a number of hours to also emit the records created in that many hours before activation.',
+						'On activation the trigger normally starts from now and emits nothing old. Set a number of hours to also emit the records created in that many hours before the first activation (a later change of settings never emits old records again).',
 				},
 				{
 					displayName: 'Lookback',
