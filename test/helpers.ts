@@ -125,6 +125,8 @@ export interface Credentials {
 	signingSecret?: string;
 	/** The node names a signing-secret credential that cannot be read (deleted, not decryptable). */
 	signingSecretUnreadable?: boolean;
+	/** The API credential's Rate Limit Use (absent: as a credential saved before the field). */
+	rateLimitUse?: string;
 }
 
 function makeWorkflow(node: INode, staticData: IDataObject = {}, settings?: IWorkflowSettings): Workflow {
@@ -165,6 +167,7 @@ function additional(
 	const data: Record<string, ICredentialDataDecryptedObject> = {};
 	if (credentials.apiKey !== undefined) {
 		data.inboundFlowApi = { apiKey: credentials.apiKey, baseUrl: credentials.baseUrl ?? '' };
+		if (credentials.rateLimitUse !== undefined) data.inboundFlowApi.rateLimitUse = credentials.rateLimitUse;
 	}
 	if (credentials.signingSecret !== undefined) data.inboundFlowWebhookApi = { signingSecret: credentials.signingSecret };
 	return {
