@@ -427,3 +427,17 @@ export async function listSearch(
 	if (!search) throw new Error(`the action node has no listSearch method ${method}`);
 	return await search.call(context, options.filter, options.paginationToken);
 }
+
+// ---- Rate limit: two clients of ours on one key (test/pacing.test.ts, test/transport.test.ts) ----
+
+/**
+ * The smaller part of the successful requests, while both ran, of client A (/v1/me) and
+ * client B (/v1/calls) in the emulator's log: 0.5 is an even split.
+ */
+export function smallerShareWhileBoth(log: Array<{ path: string; status: number; at: number }>): number {
+	const a = log.filter((r) => r.path === '/v1/me' && r.status === 200);
+	const b = log.filter((r) => r.path === '/v1/calls' && r.status === 200);
+	const bothTo = Math.min(a[a.length - 1].at, b[b.length - 1].at);
+	const share = (list: Array<{ at: number }>) => list.filter((r) => r.at <= bothTo).length;
+	return Math.min(share(a), share(b)) / (share(a) + share(b));
+}

@@ -187,6 +187,7 @@ function expire(state: KeyState, now: number): void {
 		// The server said the window ends then: what it held is gone.
 		const end = state.resetAt;
 		state.slots = state.slots.filter((s) => s.inFlight || s.at > end);
+		state.mine = state.mine.filter((m) => m.at > end);
 		state.resetAt = undefined;
 	}
 	const windowMs = windowOf(state);
@@ -230,7 +231,7 @@ export function delayBefore(key: string, now: number, use?: RateLimitUse): numbe
 	const ours = held.filter((s) => s.ours);
 	if (sum(held) < state.limit) {
 		const reserve = reserveOf(state, now);
-		if (state.mine.length + reserve < state.limit) return 0;
+		if (reserve === 0 || state.mine.length + reserve < state.limit) return 0;
 		// Room left only for the other clients: ours wait until one of ours leaves the
 		// window, or the others' busiest moment does (and the reserve may shrink).
 		const windowMs = windowOf(state);
