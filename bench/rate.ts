@@ -1,9 +1,12 @@
 // Rate-limit table of `npm run bench`: Return All under the documented limit (60
 // requests per window, only X-RateLimit-Limit/-Remaining and Retry-After on a 429), at
 // the real 60-s window and shrunk to 6 s, for a fixed and a sliding window: alone, two
-// executions at once on the key (one n8n process), and beside another app on the key
-// at 1 request / 2 s (30 per minute). Runs on its own too: node build/bench/rate.js
-// (BENCH_RATE_WINDOWS=6000 for the shrunk rows only).
+// executions at once on the key (one n8n process), two workers (a second copy of the
+// transport with its own pacing state: the stand-in for two queue-mode worker processes),
+// and beside another app on the key at 1 request / 2 s (30 per minute), with the
+// credential's default Rate Limit Use and with "wholeLimit". Runs on its own too:
+// node build/bench/rate.js (BENCH_RATE_WINDOWS=6000 for the shrunk rows only;
+// BENCH_RATE_MODELS=sliding, BENCH_RATE_KINDS="alone,two workers", BENCH_RATE_CALLS=9000).
 import type { IDataObject } from 'n8n-workflow';
 
 import { FULL_KEY, startEmulator, type InboundFlowEmulator } from '../emulator/server';
@@ -101,8 +104,7 @@ async function scenario(
 	const other = withOther ? otherApp(emulator.url, everyMs) : undefined;
 	const worker = kind === 'two workers' ? secondWorker() : undefined;
 	if (worker) Object.assign(worker.settings, settings);
-	// Beside the other app, half the records: leaving it room, the node needs twice the windows.
-	const calls = withOther ? CALLS / 2 : CALLS;
+	const calls = CALLS;
 	const rateLimitUse = kind === 'other app, whole limit' ? { rateLimitUse: 'wholeLimit' } : {};
 	// The other app runs a window first; otherwise start on a fresh window, as an idle key would.
 	if (other) await sleep(windowMs);
