@@ -1,14 +1,47 @@
 // Rate-limit table of `npm run bench`: Return All under the documented limit (60
 // requests per window, only X-RateLimit-Limit/-Remaining and Retry-After on a 429), at
 // the real 60-s window and shrunk to 6 s, for a fixed and a sliding window: alone, two
-// executions at once on the key (one n8n process), and beside another app on the key
-// at 1 request / 2 s (30 per minute). Runs on its own too: node build/bench/rate.js
-// (BENCH_RATE_WINDOWS=6000 for the shrunk rows only).
+// executions at once on the key (one n8n process), two workers (a second copy of the
+// transport with its own pacing state: the stand-in for two queue-mode worker processes),
+// and beside another app on the key at 1 request / 2 s (30 per minute), with the
+// credential's default Rate Limit Use and with "wholeLimit". Runs on its own too:
+// node build/bench/rate.js (BENCH_RATE_WINDOWS=6000 for the shrunk rows only;
+// BENCH_RATE_MODELS=sliding, BENCH_RATE_KINDS="alone,two workers", BENCH_RATE_CALLS=9000).
 import type { IDataObject } from 'n8n-workflow';
 
 import { FULL_KEY, startEmulator, type InboundFlowEmulator } from '../emulator/server';
-import { resetBudgets, settings } from '../nodes/shared/transport/pacing';
-import { executeNode } from '../test/helpers';
+import * as pacing from '../nodes/shared/transport/pacing';
+import * as helpers from '../test/helpers';
+
+const { resetBudgets, settings } = pacing;
+const { executeNode } = helpers;
+
+type Kind = 'alone' | 'two executions' | 'two workers' | 'other app 1 req/2 s' | 'other app, whole limit';
+const KINDS = (process.env.BENCH_RATE_KINDS?.split(',') as Kind[] | undefined) ?? [
+	'alone',
+	'two executions',
+	'two workers',
+	'other app 1 req/2 s',
+	'other app, whole limit',
+];
+
+/**
+ * A second copy of the node and its transport with its own pacing state, as a second
+ * queue worker process would have: the stand-in for two workers (the compiled modules
+ * loaded again, in this process; they share the key only through the server's answers).
+ */
+function secondWorker(): { execute: typeof executeNode; settings: typeof settings } {
+	const saved = { ...require.cache };
+	const ours = (id: string) => /[\\/](nodes|test|dist)[\\/]/.test(id) && !id.includes('node_modules');
+	for (const id of Object.keys(require.cache)) if (ours(id)) delete require.cache[id];
+	/* eslint-disable @typescript-eslint/no-require-imports */
+	const h = require('../test/helpers') as typeof helpers;
+	const p = require('../nodes/shared/transport/pacing') as typeof pacing;
+	/* eslint-enable @typescript-eslint/no-require-imports */
+	for (const id of Object.keys(require.cache)) if (ours(id)) delete require.cache[id];
+	Object.assign(require.cache, saved);
+	return { execute: h.executeNode, settings: p.settings };
+}
 
 const LIMIT = 60;
 const WINDOWS = (process.env.BENCH_RATE_WINDOWS ?? '6000,60000').split(',').map(Number);
@@ -48,11 +81,11 @@ function otherApp(url: string, everyMs: number) {
 	};
 }
 
-const returnAll = (clients: number, since?: string) => ({
+const returnAll = (calls: number, clients: number, since?: string) => ({
 	resource: 'call',
 	operation: 'getAll',
 	returnAll: false,
-	limit: Math.floor(CALLS / clients),
+	limit: Math.floor(calls / clients),
 	simplify: false,
 	...(since ? { filters: { createdAfter: since } } : {}),
 });
@@ -61,23 +94,28 @@ async function scenario(
 	emulator: InboundFlowEmulator,
 	windowMs: number,
 	model: 'fixed' | 'sliding',
-	kind: 'alone' | 'two executions' | 'other app 1 req/2 s',
+	kind: Kind,
 ): Promise<IDataObject> {
 	emulator.configure({ rateLimit: { limit: LIMIT, windowMs }, rateWindow: model, sendReset: false, retryAfter: 'seconds' });
 	settings.rateWindowMs = windowMs;
 	resetBudgets();
 	const everyMs = windowMs / 30;
-	const other = kind === 'other app 1 req/2 s' ? otherApp(emulator.url, everyMs) : undefined;
+	const withOther = kind.startsWith('other app');
+	const other = withOther ? otherApp(emulator.url, everyMs) : undefined;
+	const worker = kind === 'two workers' ? secondWorker() : undefined;
+	if (worker) Object.assign(worker.settings, settings);
+	const calls = CALLS;
+	const rateLimitUse = kind === 'other app, whole limit' ? { rateLimitUse: 'wholeLimit' } : {};
 	// The other app runs a window first; otherwise start on a fresh window, as an idle key would.
 	if (other) await sleep(windowMs);
 	else await sleep(windowMs - (Date.now() % windowMs) + 50);
 	emulator.clearLog();
 	const started = Date.now();
-	const clients = kind === 'two executions' ? 2 : 1;
+	const clients = kind === 'two executions' || kind === 'two workers' ? 2 : 1;
 	const runs = await Promise.allSettled(
 		Array.from({ length: clients }, (_, i) =>
-			executeNode(returnAll(clients, i === 1 ? '2000-01-01T00:00:00.000Z' : undefined), {
-				credentials: { apiKey: FULL_KEY, baseUrl: emulator.url },
+			(i === 1 && worker ? worker.execute : executeNode)(returnAll(calls, clients, i === 1 ? '2000-01-01T00:00:00.000Z' : undefined), {
+				credentials: { apiKey: FULL_KEY, baseUrl: emulator.url, ...rateLimitUse },
 			}),
 		),
 	);
@@ -91,7 +129,7 @@ async function scenario(
 		window: `${windowMs / 1000} s ${model}`,
 		run: kind,
 		records,
-		exact: records === Math.floor(CALLS / clients) * clients,
+		exact: records === Math.floor(calls / clients) * clients,
 		requests: log.length,
 		rateLimited429: log.filter((r) => r.status === 429).length,
 		seconds: Number(seconds.toFixed(1)),
@@ -108,9 +146,13 @@ async function scenario(
 		const during = other.log.filter((r) => r.at >= started && r.at <= started + seconds * 1000);
 		row.otherAppRequests = during.length;
 		row.otherApp429 = during.filter((r) => r.status === 429).length;
-		// What the other app left: the ceiling over the run less its successful requests.
-		const left = (seconds * 1000 * LIMIT) / windowMs - during.filter((r) => r.status === 200).length;
-		row.shareOfWhatOtherLeft = `${Math.min(100, (ok / left) * 100).toFixed(1)} %`;
+		row.otherAppShare = `${((during.filter((r) => r.status === 200).length / ((seconds * 1000 * LIMIT) / windowMs)) * 100).toFixed(1)} %`;
+		// What the other app left in the node's first window (from its first request): the
+		// limit less the other app's successful requests then; the node's part of that.
+		const first = log[0]?.at ?? started;
+		const inFirst = (list: Array<{ status: number; at: number }>) =>
+			list.filter((r) => r.status === 200 && r.at >= first && r.at < first + windowMs).length;
+		row.shareOfWhatOtherLeft = `${((inFirst(log) / (LIMIT - inFirst(other.log))) * 100).toFixed(1)} %`;
 	}
 	return row;
 }
@@ -122,7 +164,7 @@ export async function rateBench(say: (text: string) => void): Promise<IDataObjec
 	try {
 		for (const windowMs of WINDOWS) {
 			for (const model of MODELS) {
-				for (const kind of ['alone', 'two executions', 'other app 1 req/2 s'] as const) {
+				for (const kind of KINDS) {
 					const row = await scenario(emulator, windowMs, model, kind);
 					say(`  ${JSON.stringify(row)}`);
 					rows.push(row);

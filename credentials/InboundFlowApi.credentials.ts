@@ -43,6 +43,27 @@ export class InboundFlowApi implements ICredentialType {
 			description:
 				'Leave as is unless you reach InboundFlow through a gateway. Must use https:// (http:// is accepted only for localhost and 127.0.0.1), without a query or fragment. The key is sent to this address (and paths below it) only, never along a redirect.',
 		},
+		{
+			displayName: 'Rate Limit Use',
+			name: 'rateLimitUse',
+			type: 'options',
+			options: [
+				{
+					name: 'Leave Room for Other Apps',
+					value: 'leaveRoom',
+					description:
+						'When other apps use this key too, the node leaves them what they used in the last minute, and one request more',
+				},
+				{
+					name: 'Use the Whole Limit',
+					value: 'wholeLimit',
+					description: 'The node takes every request the limit allows; other apps on this key may get HTTP 429 meanwhile',
+				},
+			],
+			default: 'leaveRoom',
+			description:
+				'How much of the key’s rate limit (60 requests per minute) the nodes may take. The nodes notice other apps on the key when its remaining requests fall faster than their own requests explain.',
+		},
 	];
 
 	/**

@@ -125,6 +125,8 @@ export interface Credentials {
 	signingSecret?: string;
 	/** The node names a signing-secret credential that cannot be read (deleted, not decryptable). */
 	signingSecretUnreadable?: boolean;
+	/** The API credential's Rate Limit Use (absent: as a credential saved before the field). */
+	rateLimitUse?: string;
 }
 
 function makeWorkflow(node: INode, staticData: IDataObject = {}, settings?: IWorkflowSettings): Workflow {
@@ -165,6 +167,7 @@ function additional(
 	const data: Record<string, ICredentialDataDecryptedObject> = {};
 	if (credentials.apiKey !== undefined) {
 		data.inboundFlowApi = { apiKey: credentials.apiKey, baseUrl: credentials.baseUrl ?? '' };
+		if (credentials.rateLimitUse !== undefined) data.inboundFlowApi.rateLimitUse = credentials.rateLimitUse;
 	}
 	if (credentials.signingSecret !== undefined) data.inboundFlowWebhookApi = { signingSecret: credentials.signingSecret };
 	return {
@@ -423,4 +426,18 @@ export async function listSearch(
 	const search = NODE_TYPES[node.type].methods?.listSearch?.[method];
 	if (!search) throw new Error(`the action node has no listSearch method ${method}`);
 	return await search.call(context, options.filter, options.paginationToken);
+}
+
+// ---- Rate limit: two clients of ours on one key (test/pacing.test.ts, test/transport.test.ts) ----
+
+/**
+ * The smaller part of the successful requests, while both ran, of client A (/v1/me) and
+ * client B (/v1/calls) in the emulator's log: 0.5 is an even split.
+ */
+export function smallerShareWhileBoth(log: Array<{ path: string; status: number; at: number }>): number {
+	const a = log.filter((r) => r.path === '/v1/me' && r.status === 200);
+	const b = log.filter((r) => r.path === '/v1/calls' && r.status === 200);
+	const bothTo = Math.min(a[a.length - 1].at, b[b.length - 1].at);
+	const share = (list: Array<{ at: number }>) => list.filter((r) => r.at <= bothTo).length;
+	return Math.min(share(a), share(b)) / (share(a) + share(b));
 }

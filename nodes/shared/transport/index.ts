@@ -26,7 +26,7 @@ import {
 	unexpectedError,
 	type RequestDescription,
 } from './errors';
-import { backoff, budgetKey, delayBefore, observe, rateLimited, settings, taking } from './pacing';
+import { backoff, budgetKey, delayBefore, observe, rateLimited, rateLimitUseOf, settings, taking, type RateLimitUse } from './pacing';
 
 export const CREDENTIAL_NAME = 'inboundFlowApi';
 export { DEFAULT_BASE_URL };
@@ -36,6 +36,8 @@ export type InboundFlowContext = IExecuteFunctions | IPollFunctions | IWebhookFu
 export interface InboundFlowCredentials {
 	apiKey: string;
 	baseUrl?: string;
+	/** Absent in credentials saved before it existed: those leave room (the default). */
+	rateLimitUse?: string;
 }
 
 /** The server's time of an answer: `meta.timestamp` when sent, else the HTTP `Date` header. */
@@ -155,6 +157,8 @@ async function wait(ctx: InboundFlowContext, ms: number): Promise<void> {
 export interface ResolvedCredentials {
 	baseUrl: string;
 	apiKey: string;
+	/** Unset: leave room for other clients of the key (the default). */
+	rateLimitUse?: RateLimitUse;
 }
 
 export async function getCredentials(this: InboundFlowContext, itemIndex?: number): Promise<ResolvedCredentials> {
@@ -162,6 +166,7 @@ export async function getCredentials(this: InboundFlowContext, itemIndex?: numbe
 	return {
 		baseUrl: checkBaseUrl(this.getNode(), credentials.baseUrl, itemIndex),
 		apiKey: String(credentials.apiKey ?? ''),
+		rateLimitUse: rateLimitUseOf(credentials.rateLimitUse),
 	};
 }
 
@@ -236,6 +241,7 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 	const node = this.getNode();
 	const { baseUrl, apiKey } = credentials;
 	const key = budgetKey(baseUrl, apiKey);
+	const use = rateLimitUseOf(credentials.rateLimitUse);
 	const idempotent = req.method === 'GET';
 	let retries = 0;
 	let rateLimitRetries = 0;
@@ -248,7 +254,7 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 
 	for (;;) {
 		// Checked and taken in one step, so executions sharing the key never overbook it.
-		for (let d = delayBefore(key, Date.now()); d > 0; d = delayBefore(key, Date.now())) {
+		for (let d = delayBefore(key, Date.now(), use); d > 0; d = delayBefore(key, Date.now(), use)) {
 			await pause(d);
 		}
 		const timeout = Math.min(settings.timeoutMs, Math.floor(timeLeft()));

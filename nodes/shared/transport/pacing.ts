@@ -9,7 +9,25 @@
 // Retry-After against the oldest request the window still holds); until it is known,
 // a spent key is asked (the next request goes, and its 429 says how long). Every wait
 // the server asks for is bounded: a longer one fails that execution and is not kept.
+//
+// Other clients on the key (another integration of the business, or another n8n process
+// of ours) keep room: unless the key's credential says to use the whole limit, the node
+// holds at most the limit less what the others used in the last window and one more
+// request, so their next request finds the key open (see reserveOf).
 import { header } from '../utils';
+
+/**
+ * How much of the key's limit the node may take: `leaveRoom` (default) holds back what
+ * other clients of the key were seen to use in the last window, plus one request;
+ * `wholeLimit` takes every request the window allows.
+ */
+export type RateLimitUse = 'leaveRoom' | 'wholeLimit';
+export const DEFAULT_RATE_LIMIT_USE: RateLimitUse = 'leaveRoom';
+
+/** The credential's value, read leniently: anything but `wholeLimit` (a missing field too) leaves room. */
+export function rateLimitUseOf(value: unknown): RateLimitUse {
+	return value === 'wholeLimit' ? 'wholeLimit' : DEFAULT_RATE_LIMIT_USE;
+}
 
 export interface TransportSettings {
 	/** Retries of a GET after 502/503/504, a dropped connection or a malformed body. */
@@ -53,6 +71,8 @@ interface Slot {
 	count: number;
 	ours: boolean;
 	inFlight: boolean;
+	/** Ours: its entry in `mine`. */
+	sent?: { at: number };
 }
 
 interface KeyState {
@@ -72,6 +92,20 @@ interface KeyState {
 	blockedUntil?: number;
 	/** An accepted X-RateLimit-Reset (epoch ms): the window in which the key was seen spent ends then. */
 	resetAt?: number;
+	/**
+	 * Our own requests of the last window (a 429 dropped), by their answer's time (their
+	 * send's while in flight): exact, never corrected by the server's answers, unlike `slots`.
+	 */
+	mine: Array<{ at: number }>;
+	/**
+	 * How many of the requests in the server's window were other clients' at each answer
+	 * (X-RateLimit-Limit less Remaining, less ours of the last window), for one window.
+	 */
+	othersSeen: Array<{ at: number; count: number }>;
+	/** The key's credential setting (the last one a request with the key carried). */
+	use?: RateLimitUse;
+	/** A spent key with no window length known is asked at this time (see probeTime). */
+	probeAt?: number;
 }
 
 const states = new Map<string, KeyState>();
@@ -94,7 +128,7 @@ export function resetBudgets(): void {
 function stateOf(key: string): KeyState {
 	let state = states.get(key);
 	if (!state) {
-		state = { limit: 0, slots: [] };
+		state = { limit: 0, slots: [], mine: [], othersSeen: [] };
 		states.set(key, state);
 	}
 	return state;
@@ -153,13 +187,33 @@ function expire(state: KeyState, now: number): void {
 		// The server said the window ends then: what it held is gone.
 		const end = state.resetAt;
 		state.slots = state.slots.filter((s) => s.inFlight || s.at > end);
+		state.mine = state.mine.filter((m) => m.at > end);
 		state.resetAt = undefined;
 	}
 	const windowMs = windowOf(state);
 	if (known(state)) state.slots = state.slots.filter((s) => s.inFlight || s.at + windowMs + (s.ours ? GRACE_MS : 0) > now);
+	state.othersSeen = state.othersSeen.filter((s) => s.at + windowMs > now);
+	state.mine = state.mine.filter((m) => m.at + windowMs > now);
 }
 
 const sum = (list: Array<{ count: number }>) => list.reduce((n, s) => n + s.count, 0);
+
+/**
+ * The requests the node leaves to other clients of the key: the most of the server's
+ * window that was theirs at any answer in the last window, and one more (0 when none was
+ * seen, or with `wholeLimit`). At most what leaves the node just under half the limit: a
+ * client taking more than half (another Return All of ours in another process, which
+ * leaves room too) does not push the node below its half, so two of them settle near
+ * half each.
+ */
+function reserveOf(state: KeyState, now: number): number {
+	if ((state.use ?? DEFAULT_RATE_LIMIT_USE) === 'wholeLimit') return 0;
+	const windowMs = windowOf(state);
+	const seen = Math.max(0, ...state.othersSeen.filter((s) => s.at + windowMs > now).map((s) => s.count));
+	if (seen === 0) return 0;
+	const floor = Math.max(1, Math.floor((state.limit - 1) / 2));
+	return Math.min(seen + 1, state.limit - floor);
+}
 
 /**
  * How long to wait before the next request with this key (0: send now). With room in
@@ -167,25 +221,55 @@ const sum = (list: Array<{ count: number }>) => list.reduce((n, s) => n + s.coun
  * long the window is (or when X-RateLimit-Reset says); if it has not, the request goes
  * and its answer tells (one at a time).
  */
-export function delayBefore(key: string, now: number): number {
+export function delayBefore(key: string, now: number, use?: RateLimitUse): number {
 	const state = states.get(key);
+	if (use !== undefined && state) state.use = use;
 	if (!state || state.limit <= 0) return 0;
 	if (state.blockedUntil !== undefined && now < state.blockedUntil) return state.blockedUntil - now;
 	expire(state, now);
 	const held = live(state, now);
-	if (sum(held) < state.limit) return 0;
+	const ours = held.filter((s) => s.ours);
+	if (sum(held) < state.limit) {
+		const reserve = reserveOf(state, now);
+		if (reserve === 0 || state.mine.length + reserve < state.limit) return 0;
+		// Room left only for the other clients: ours wait until one of ours leaves the
+		// window, or the others' busiest moment does (and the reserve may shrink).
+		const windowMs = windowOf(state);
+		const leaves = Math.min(...state.mine.map((m) => m.at), ...state.othersSeen.map((o) => o.at)) + windowMs - now + 25;
+		return Math.max(1, Math.min(leaves, settings.maxRetryAfterMs));
+	}
 	if (state.resetAt !== undefined && state.resetAt > now) return Math.min(state.resetAt - now + 25, settings.maxRetryAfterMs);
 	if (known(state)) return untilLeaves(state, held, now) ?? 50;
 	// Other clients' requests are older than ours: a 429's Retry-After says when theirs
 	// leave (and they take those places again), not ours. Ours leave one documented window
 	// after they were taken.
-	const ours = held.filter((s) => s.ours);
 	if (state.retryAfterSeen && ours.length > 0 && held.some((s) => !s.ours)) return untilLeaves(state, ours, now) ?? 50;
 	// Spent, and the server has not said for how long: ask it, one request at a time.
 	if (held.some((s) => s.inFlight)) return 50;
+	const wait = probeTime(state, ours, now) - now;
+	if (wait > 0) return wait;
+	state.probeAt = undefined;
 	state.probing = true;
 	return 0;
 }
+
+/**
+ * When to ask a spent key how long its window is. Retry-After comes in whole seconds,
+ * rounded up: asked at a whole number of seconds (and a few ms) after our oldest answer,
+ * the 429 names the very moment that request leaves a window of whole seconds, instead of
+ * up to a second later. So the ask waits for that moment: less than a second, once.
+ */
+function probeTime(state: KeyState, ours: Slot[], now: number): number {
+	if (state.probeAt !== undefined) return state.probeAt;
+	const settled = ours.filter((s) => !s.inFlight);
+	if (settled.length === 0) return now;
+	const oldest = Math.min(...settled.map((s) => s.at));
+	const offset = (((oldest + PROBE_OFFSET_MS - now) % 1000) + 1000) % 1000;
+	state.probeAt = now + offset;
+	return state.probeAt;
+}
+
+const PROBE_OFFSET_MS = 5;
 
 /** When the oldest settled one of `slots` leaves the window. */
 function untilLeaves(state: KeyState, slots: Slot[], now: number): number | undefined {
@@ -197,8 +281,11 @@ function untilLeaves(state: KeyState, slots: Slot[], now: number): number | unde
 
 /** A request with this key goes now: it holds a slot from now. Returns its handle for `observe`. */
 export function taking(key: string, now: number): Slot {
-	const slot: Slot = { at: now, count: 1, ours: true, inFlight: true };
-	stateOf(key).slots.push(slot);
+	const sent = { at: now };
+	const slot: Slot = { at: now, count: 1, ours: true, inFlight: true, sent };
+	const state = stateOf(key);
+	state.slots.push(slot);
+	state.mine.push(sent);
 	return slot;
 }
 
@@ -207,7 +294,8 @@ export function taking(key: string, now: number): Slot {
  * X-RateLimit-Limit/Remaining (and an accepted X-RateLimit-Reset) correct the model:
  * more requests in the window than it holds are other clients' (after our own slots
  * just past their modelled end, which the server may still count); fewer means slots
- * left earlier than modelled, oldest first.
+ * left earlier than modelled: other clients' first (their times are only when the node
+ * noticed them), then ours, oldest first.
  */
 export function observe(key: string, slot: Slot | undefined, headers: Record<string, unknown>, status: number, now: number): void {
 	const state = stateOf(key);
@@ -215,7 +303,12 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 	if (slot) {
 		slot.inFlight = false;
 		slot.at = now;
-		if (status === 429) state.slots = state.slots.filter((s) => s !== slot);
+		// The server counted it between its send and now: it leaves one window after now at the latest.
+		if (slot.sent) slot.sent.at = now;
+		if (status === 429) {
+			state.slots = state.slots.filter((s) => s !== slot);
+			state.mine = state.mine.filter((m) => m !== slot.sent);
+		}
 	}
 	const answered = status >= 200 && status !== 429;
 	if (state.probing && answered && Number.isFinite(oldestBefore)) {
@@ -224,16 +317,26 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 		if (length >= 1000 && acceptable(length)) state.windowUpperMs = Math.min(state.windowUpperMs ?? Infinity, length);
 	}
 	if (answered) state.probing = false;
+	state.probeAt = undefined;
 	const limit = Number(header(headers, 'x-ratelimit-limit'));
 	const remaining = Number(header(headers, 'x-ratelimit-remaining'));
 	if (!Number.isFinite(limit) || !Number.isFinite(remaining) || limit < 1 || limit > 1e6) return;
 	state.limit = Math.floor(limit);
-	// A 429's Remaining is 0 whoever took the window: it says nothing of other clients' share.
-	if (status === 429) return;
+	// A 429: the window is full. What of it is not ours (of the last window) is other
+	// clients' (0 when alone: the slot ours cannot yet take is not theirs).
+	if (status === 429) {
+		expire(state, now);
+		const others = state.limit - state.mine.length;
+		if (others > 0) state.othersSeen.push({ at: now, count: others });
+		return;
+	}
 	const reset = parseReset(header(headers, 'x-ratelimit-reset'), now);
 	if (reset !== undefined && reset > now && acceptable(reset - now)) state.resetAt = reset;
 	expire(state, now);
 	const inWindow = Math.min(state.limit, Math.max(0, state.limit - Math.floor(remaining)));
+	// Others' part of the window, against our own requests of the last window (exact).
+	const others = inWindow - state.mine.length;
+	if (others > 0) state.othersSeen.push({ at: now, count: others });
 	const held = live(state, now);
 	const inFlight = sum(held.filter((s) => s.inFlight));
 	const settled = held.filter((s) => !s.inFlight);
@@ -250,7 +353,9 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 		if (count > 0) state.slots.push({ at: now, count, ours: false, inFlight: false });
 	} else if (inWindow < modelled) {
 		let extra = modelled - inWindow;
-		for (const s of [...settled].sort((a, b) => a.at - b.at)) {
+		// Other clients' slots first (noticed late, their requests may be long gone), then ours.
+		const order = (s: Slot) => (s.ours ? 1 : 0);
+		for (const s of [...settled].sort((a, b) => order(a) - order(b) || a.at - b.at)) {
 			if (extra <= 0) break;
 			const take = Math.min(extra, s.count);
 			s.count -= take;
