@@ -10,14 +10,14 @@ import type { IBinaryData, IDataObject, IExecuteFunctions, INode, IPollFunctions
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { header } from '../utils';
-import { redactError, toNodeError } from './errors';
+import { toNodeError } from './errors';
 import {
 	apiRequest,
 	discardBody,
 	DroppedBodyError,
-	getCredentials,
 	RETRY_STATUSES,
 	streamRequest,
+	withCredentials,
 	type ResolvedCredentials,
 	type StreamAnswer,
 	type StreamMode,
@@ -165,12 +165,7 @@ type Hop = { file: Recording } | { redirect: string | undefined; status: number 
  * URL's query.
  */
 export async function downloadRecording(this: DownloadContext, request: RecordingRequest): Promise<Recording> {
-	const credentials = request.credentials ?? (await getCredentials.call(this, request.itemIndex));
-	try {
-		return await download.call(this, request, credentials);
-	} catch (error) {
-		throw redactError(error, [credentials.apiKey]);
-	}
+	return await withCredentials(this, request.credentials, request.itemIndex, async (credentials) => await download.call(this, request, credentials));
 }
 
 async function download(

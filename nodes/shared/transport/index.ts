@@ -216,9 +216,19 @@ export async function getCredentials(this: InboundFlowContext, itemIndex?: numbe
  * the API key removed from every field.
  */
 export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Promise<ApiResponse> {
-	const credentials = req.credentials ?? (await getCredentials.call(this, req.itemIndex));
+	return await withCredentials(this, req.credentials, req.itemIndex, async (credentials) => await send.call(this, req, credentials));
+}
+
+/** Runs `task` with the credentials (read unless given); every error it throws has the API key removed. */
+export async function withCredentials<T>(
+	ctx: InboundFlowContext,
+	given: ResolvedCredentials | undefined,
+	itemIndex: number | undefined,
+	task: (credentials: ResolvedCredentials) => Promise<T>,
+): Promise<T> {
+	const credentials = given ?? (await getCredentials.call(ctx, itemIndex));
 	try {
-		return await send.call(this, req, credentials);
+		return await task(credentials);
 	} catch (error) {
 		throw redactError(error, [credentials.apiKey]);
 	}
