@@ -4,8 +4,6 @@
 // followed without the key, and once the download has left the API's origin the key is
 // never sent again, not even on a redirect back. Redirects are followed here, one hop
 // at a time and bounded, never by the HTTP client.
-import { Transform } from 'node:stream';
-
 import type { IBinaryData, IDataObject, IExecuteFunctions, INode, IPollFunctions, IWebhookFunctions } from 'n8n-workflow';
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
@@ -14,7 +12,7 @@ import { toNodeError } from './errors';
 import {
 	apiRequest,
 	discardBody,
-	DroppedBodyError,
+	BODY_DROPPED,
 	RETRY_STATUSES,
 	streamRequest,
 	withCredentials,
@@ -155,6 +153,7 @@ function tooLarge(node: INode, callId: string, maxBytes: number, size: number | 
 
 /** What one hop of the download came to. */
 type Hop = { file: Recording } | { redirect: string | undefined; status: number } | { expired: true };
+type Judged = Hop | typeof BODY_DROPPED;
 
 /**
  * Downloads the recording of `request.call` into n8n's binary data store. Throws
@@ -263,7 +262,7 @@ async function judge(
 	refreshed: boolean,
 	call: IDataObject,
 	request: RecordingRequest,
-): Promise<Hop> {
+): Promise<Judged> {
 	const node = this.getNode();
 	const { status, headers } = answer;
 	const { itemIndex, maxBytes } = request;
@@ -286,36 +285,32 @@ async function judge(
 	const source = answer.body as Readable;
 	let bytes = 0;
 	let overLimit = false;
-	let dropped: unknown;
-	source.once('error', (error) => (dropped = error));
-	source.once('aborted', () => (dropped ??= new Error('aborted')));
-	// Counts the bytes as they pass and stops the download past Max Size. A byte stream
-	// piped with backpressure: a chunk is passed on, never collected.
-	const counted = new Transform({
-		transform(chunk: Buffer, _encoding, done) {
+	let dropped = false;
+	source.on('error', () => (dropped = true));
+	source.on('aborted', () => (dropped = true));
+	// Counts the bytes as they pass and stops the download past Max Size. Each chunk is
+	// passed on as it comes, read only as the store asks for more (backpressure).
+	const counted = source.map(
+		(chunk: Buffer) => {
 			bytes += chunk.length;
 			if (bytes > maxBytes) {
 				overLimit = true;
-				done(new Error('over Max Size'));
-				return;
+				throw new NodeOperationError(node, 'over Max Size', { itemIndex });
 			}
-			done(null, chunk);
+			return chunk;
 		},
-	});
-	source.pipe(counted);
-	source.once('error', (error) => counted.destroy(error));
+	) as Readable;
 	try {
 		const binary = await this.helpers.prepareBinaryData(counted, fileName, mimeType);
 		// A body shorter than its Content-Length was cut off.
-		if (Number.isFinite(length) && bytes !== length) dropped ??= new Error(`the body ended after ${bytes} of ${length} bytes`);
-		if (dropped !== undefined) throw dropped;
+		if (dropped || (Number.isFinite(length) && bytes !== length)) return BODY_DROPPED;
 		return { file: { binary, bytes, call } };
 	} catch (error) {
 		source.destroy();
 		counted.destroy();
 		if (overLimit) throw tooLarge(node, callId, maxBytes, undefined, itemIndex);
 		// Anything that went wrong with the body itself is a dropped connection: retried.
-		if (dropped !== undefined) throw new DroppedBodyError('the connection dropped during the body', { cause: dropped });
+		if (dropped) return BODY_DROPPED;
 		throw toNodeError(node, error);
 	}
 }

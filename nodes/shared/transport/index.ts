@@ -24,6 +24,7 @@ import {
 	redirectError,
 	requestIdOf,
 	serverMessage,
+	toNodeError,
 	unexpectedError,
 	type RequestDescription,
 } from './errors';
@@ -67,14 +68,15 @@ export interface ApiRequest extends RequestDescription {
  * Stream mode: one GET of an absolute URL, its body handed on unread (never parsed or
  * held), under the same pacing, retries and error wording as every other request.
  * 429 and 502/503/504 are retried here (the body thrown away); every other answer, any
- * status, goes to `consume`, whose result the request returns. A connection that drops
- * while `consume` reads the body is retried like one that drops before the answer.
+ * status, goes to `consume`, whose result the request returns. A body that stops before
+ * its end (`consume` returns BODY_DROPPED, or throws a connection error) is retried like
+ * a connection that drops before the answer.
  */
 export interface StreamMode<T> {
 	url: URL;
 	/** Send the key (only on the Base URL's origin; refused elsewhere). Paced only then. */
 	withKey: boolean;
-	consume: (answer: StreamAnswer) => Promise<T>;
+	consume: (answer: StreamAnswer) => Promise<T | typeof BODY_DROPPED>;
 	/** The error when connection retries run out (default: the transport's wording). */
 	connectionError?: (code: string, attempts: number, duringBody: boolean) => Error;
 }
@@ -88,10 +90,8 @@ export interface StreamAnswer {
 	attempts: number;
 }
 
-/** The body stopped before its end: a dropped connection (retried like ECONNRESET). */
-export class DroppedBodyError extends Error {
-	readonly code = 'ECONNRESET';
-}
+/** What `consume` returns when the body stopped before its end (retried like ECONNRESET). */
+export const BODY_DROPPED = Symbol('body dropped');
 
 /** Throws away a body that will not be read, so its connection is freed. */
 export function discardBody(body: unknown): void {
@@ -413,19 +413,21 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 				retries++;
 				continue;
 			}
+			let code: string | undefined = 'ECONNRESET';
 			try {
 				const data = await stream.consume({ status, headers, body: raw, attempts: retries + 1 });
-				return { body: undefined, data, status };
+				if (data !== BODY_DROPPED) return { body: undefined, data, status };
 			} catch (error) {
+				code = connectionErrorCode(error);
+				if (code === undefined) throw toNodeError(node, error);
+			} finally {
 				discardBody(raw);
-				const code = connectionErrorCode(error);
-				if (code === undefined) throw error;
-				if (retries < settings.maxRetries) {
-					await pause(backoff(retries++));
-					continue;
-				}
-				throw ranOut(code, true);
 			}
+			if (retries < settings.maxRetries) {
+				await pause(backoff(retries++));
+				continue;
+			}
+			throw ranOut(code, true);
 		}
 		if (status >= 300 && status < 400) throw redirectError(node, status, baseUrl, header(headers, 'location'), req);
 		if (RETRY_STATUSES.has(status) && idempotent && retries < settings.maxRetries) {
