@@ -68,6 +68,8 @@ export interface RecordingRequest {
 	authorization?: string;
 	status: number;
 	at: number;
+	/** Bytes of the audio handed to the socket so far (the body is written with backpressure). */
+	sent: number;
 }
 
 const CHUNK = 64 * 1024;
@@ -239,6 +241,7 @@ export class RecordingStore {
 			authorization: req.headers.authorization,
 			status: 0,
 			at: Date.now(),
+			sent: 0,
 		};
 		this.requests.push(entry);
 		return entry;
@@ -302,6 +305,7 @@ export class RecordingStore {
 					return;
 				}
 				sent += next.value.length;
+				entry.sent = sent;
 				const more = res.write(next.value);
 				if (delay > 0) {
 					setTimeout(pump, delay);

@@ -9,6 +9,7 @@ import type {
 	ICredentialDataDecryptedObject,
 	ICredentialType,
 	IDataObject,
+	IExecuteFunctions,
 	IHttpRequestOptions,
 	INode,
 	INodeExecutionData,
@@ -194,6 +195,8 @@ export interface ExecuteOptions {
 	onCredentialRead?: () => void;
 	/** The node's typeVersion (default 1). */
 	typeVersion?: number;
+	/** Recordings (issue 25): stands in for n8n's prepareBinaryData, to watch the stream it is given. */
+	prepareBinaryData?: IExecuteFunctions['helpers']['prepareBinaryData'];
 }
 
 /** Runs the action node's execute() in an n8n-core ExecuteContext. */
@@ -218,6 +221,7 @@ export async function executeNode(parameters: IDataObject, options: ExecuteOptio
 		[],
 		options.abortSignal,
 	);
+	if (options.prepareBinaryData) context.helpers.prepareBinaryData = options.prepareBinaryData;
 	const result = await NODE_TYPES[node.type].execute!.call(context);
 	return result as INodeExecutionData[][];
 }

@@ -232,8 +232,9 @@ describe('clear answers', () => {
 		);
 		const [item] = await run(download());
 		expect(sha256(bytesOf(item.binary!.data))).toBe(emulator.recordings.checksum(call.id));
+		// The transport retries the request that failed (the same signed URL), not the whole chain.
 		expect(emulator.recordings.requests.map((r) => `${r.origin} ${r.status}`)).toEqual([
-			'api 502', 'api 302', 'storage 503', 'api 302', 'storage 200', 'api 302', 'storage 200',
+			'api 502', 'api 302', 'storage 503', 'storage 200', 'storage 200',
 		]);
 
 		emulator.recordings.inject({ origin: 'storage', kind: 'status', status: 503, times: 10 });
@@ -286,6 +287,48 @@ describe('clear answers', () => {
 		expect(first).toEqual({ json: { error: `Call "${none.id}" has no recording (status: blocked)` }, pairedItem: { item: 0 } });
 		expect(second.pairedItem).toEqual({ item: 1 });
 		expect(sha256(bytesOf(second.binary!.data))).toBe(emulator.recordings.checksum(call.id));
+	});
+});
+
+describe('streaming', () => {
+	/**
+	 * Runs a download of `size` bytes with a consumer in place of n8n's binary data store
+	 * that tracks the bytes in flight: sent by the emulator (which writes with
+	 * backpressure) but not yet handed to the store. A node that buffers the body, or reads
+	 * it without backpressure, holds them; a streaming node holds a few socket buffers.
+	 */
+	async function inFlight(size: number, slowConsumer: boolean): Promise<{ peak: number; received: number; digest: string }> {
+		emulator.configure({ recordingUrl: 'storage', recordingBytes: size, recordingContentLength: false });
+		const sent = () => emulator.recordings.requests.at(-1)?.sent ?? 0;
+		let received = 0;
+		let peak = 0;
+		const hash = createHash('sha256');
+		await executeNode(download({ options: { maxSizeMb: 1000 } }), {
+			credentials,
+			prepareBinaryData: async (data, fileName, mimeType) => {
+				for await (const chunk of (Buffer.isBuffer(data) ? [data] : data) as AsyncIterable<Buffer>) {
+					peak = Math.max(peak, sent() - received);
+					received += chunk.length;
+					hash.update(chunk);
+					// A slow store: the emulator gets a turn to write between chunks.
+					if (slowConsumer) await new Promise((resolve) => setImmediate(resolve));
+				}
+				return { data: '', mimeType: mimeType ?? '', fileName, bytes: received };
+			},
+		});
+		return { peak, received, digest: hash.digest('hex') };
+	}
+
+	it.each([
+		['a fast store', false],
+		['a slow store', true],
+	])('hands the body on as it arrives, with backpressure (%s): bytes in flight stay far below the file size', async (_label, slow) => {
+		const size = 64 * 1024 * 1024;
+		const { peak, received, digest } = await inFlight(size, slow);
+		expect(received).toBe(size);
+		expect(digest).toBe(emulator.recordings.checksum(call.id));
+		// Buffered whole, the first chunk would arrive with all 64 MiB sent.
+		expect(peak).toBeLessThan(size / 4);
 	});
 });
 

@@ -4,35 +4,28 @@
 // followed without the key, and once the download has left the API's origin the key is
 // never sent again, not even on a redirect back. Redirects are followed here, one hop
 // at a time and bounded, never by the HTTP client.
-import type {
-	IBinaryData,
-	IDataObject,
-	IExecuteFunctions,
-	IHttpRequestOptions,
-	IN8nHttpFullResponse,
-	INode,
-	IPollFunctions,
-	IWebhookFunctions,
-} from 'n8n-workflow';
-import { NodeApiError, NodeOperationError, sleep } from 'n8n-workflow';
+import type { IBinaryData, IDataObject, IExecuteFunctions, INode, IPollFunctions, IWebhookFunctions } from 'n8n-workflow';
+import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { header } from '../utils';
-import { redactError, toNodeError } from './errors';
+import { toNodeError } from './errors';
 import {
 	apiRequest,
-	connectionErrorCode,
-	CREDENTIAL_NAME,
-	getCredentials,
+	discardBody,
+	BODY_DROPPED,
+	RETRY_STATUSES,
+	streamRequest,
+	withCredentials,
 	type ResolvedCredentials,
+	type StreamAnswer,
+	type StreamMode,
 } from './index';
-import { backoff, budgetKey, delayBefore, observe, parseRetryAfter, rateLimited, settings, taking } from './pacing';
 
 export type DownloadContext = IExecuteFunctions | IPollFunctions | IWebhookFunctions;
 type Readable = Exclude<Parameters<IExecuteFunctions['helpers']['prepareBinaryData']>[0], Buffer>;
 
 export const DEFAULT_MAX_RECORDING_MB = 200;
 const MAX_REDIRECTS = 5;
-const RETRY_STATUSES = new Set([502, 503, 504]);
 const EXTENSIONS: Record<string, string> = {
 	'audio/mpeg': 'mp3',
 	'audio/mp3': 'mp3',
@@ -145,8 +138,6 @@ function fileNameFor(callId: string, mimeType: string, url: URL, disposition: st
 	return `call-${callIdOf({ id: callId }).replace(/[^A-Za-z0-9-]/g, '')}.${ext}`;
 }
 
-class TooLargeError extends Error {}
-
 /** Past Max Size: by its Content-Length (`size`), or while streaming (no size known). */
 function tooLarge(node: INode, callId: string, maxBytes: number, size: number | undefined, itemIndex?: number): NodeOperationError {
 	const limit = `Max Size (${megabytes(maxBytes)})`;
@@ -160,37 +151,20 @@ function tooLarge(node: INode, callId: string, maxBytes: number, size: number | 
 	});
 }
 
-async function wait(ctx: DownloadContext, ms: number): Promise<void> {
-	const signal = 'getExecutionCancelSignal' in ctx ? ctx.getExecutionCancelSignal() : undefined;
-	if (ms > 0) await sleep(ms, signal);
-}
-
-/** Throws away a body that will not be read, so its connection is freed. */
-function discard(body: unknown): void {
-	const stream = body as { destroy?: () => void; resume?: () => void } | undefined;
-	if (stream && typeof stream.destroy === 'function') stream.destroy();
-}
-
-interface Hop {
-	status: number;
-	headers: Record<string, unknown>;
-	body: unknown;
-}
+/** What one hop of the download came to. */
+type Hop = { file: Recording } | { redirect: string | undefined; status: number } | { expired: true };
+type Judged = Hop | typeof BODY_DROPPED;
 
 /**
  * Downloads the recording of `request.call` into n8n's binary data store. Throws
  * NoRecordingError when the call has none. A 403 from another origin (an expired signed
- * URL) reads the call again once for a fresh URL. 429 (on the API origin), 502/503/504
- * and dropped connections, before or during the body, are retried as the transport
- * retries a GET. Errors never contain the API key or a signed URL's query.
+ * URL) reads the call again once for a fresh URL. Every request goes through the
+ * transport (streamRequest): its pacing, and its retries of 429, 502/503/504 and dropped
+ * connections, before or during the body. Errors never contain the API key or a signed
+ * URL's query.
  */
 export async function downloadRecording(this: DownloadContext, request: RecordingRequest): Promise<Recording> {
-	const credentials = request.credentials ?? (await getCredentials.call(this, request.itemIndex));
-	try {
-		return await download.call(this, request, credentials);
-	} catch (error) {
-		throw redactError(error, [credentials.apiKey]);
-	}
+	return await withCredentials(this, request.credentials, request.itemIndex, async (credentials) => await download.call(this, request, credentials));
 }
 
 async function download(
@@ -199,77 +173,44 @@ async function download(
 	credentials: ResolvedCredentials,
 ): Promise<Recording> {
 	const node = this.getNode();
-	const { itemIndex, maxBytes } = request;
+	const { itemIndex } = request;
 	let call = request.call;
 	const callId = callIdOf(call);
 	const apiOrigin = new URL(credentials.baseUrl).origin;
-	const key = budgetKey(credentials.baseUrl, credentials.apiKey);
 	const action = `download the recording of call "${callId}"`;
 	let refreshed = false;
-	let retries = 0;
-	let rateLimitRetries = 0;
 
 	let start = recordingUrlOf(node, call, itemIndex);
 	if (!start) throw noRecordingError(node, call, itemIndex);
-
-	/** One GET, the key attached only when `withKey` (the URL is then on the API origin). */
-	const get = async (url: URL, withKey: boolean): Promise<Hop> => {
-		// Paced like every other request with the key (checked and taken in one step).
-		if (withKey) {
-			for (let d = delayBefore(key, Date.now()); d > 0; d = delayBefore(key, Date.now())) {
-				await wait(this, Math.min(d, settings.maxRetryAfterMs));
-			}
-		}
-		const slot = withKey ? taking(key, Date.now()) : undefined;
-		const signal = 'getExecutionCancelSignal' in this ? this.getExecutionCancelSignal() : undefined;
-		const options: IHttpRequestOptions = {
-			method: 'GET',
-			url: url.toString(),
-			encoding: 'stream',
-			returnFullResponse: true,
-			ignoreHttpStatusErrors: true,
-			disableFollowRedirect: true,
-			timeout: settings.timeoutMs,
-			abortSignal: signal,
-		};
-		let response: IN8nHttpFullResponse | undefined;
-		try {
-			response = (
-				withKey
-					? await this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL_NAME, options)
-					: await this.helpers.httpRequest(options)
-			) as IN8nHttpFullResponse;
-		} finally {
-			// No answer: the slot it held is settled as such.
-			if (slot && response === undefined) observe(key, slot, {}, 0, Date.now());
-		}
-		const headers = (response.headers ?? {}) as Record<string, unknown>;
-		if (slot) observe(key, slot, headers, response.statusCode, Date.now());
-		return { status: response.statusCode, headers, body: response.body };
-	};
 
 	for (;;) {
 		let url = start;
 		// Once the download leaves the API's origin, the key is never sent again.
 		let keyAllowed = true;
-		let hop: Hop | undefined;
-		let failure: unknown;
+		let hop: Hop;
 		for (let redirects = 0; ; redirects++) {
 			const withKey = keyAllowed && url.origin === apiOrigin;
 			if (!withKey) keyAllowed = false;
-			try {
-				hop = await get(url, withKey);
-			} catch (error) {
-				failure = error;
-				hop = undefined;
-				break;
-			}
-			if (hop.status < 300 || hop.status >= 400 || hop.status === 304) break;
-			discard(hop.body);
-			const location = header(hop.headers, 'location');
+			const at = url;
+			const mode: StreamMode<Hop> = {
+				url: at,
+				withKey,
+				consume: async (answer) => await judge.call(this, answer, at, withKey, refreshed, call, request),
+				connectionError: (code, attempts, duringBody) =>
+					new NodeApiError(node, { reason: 'connection' }, {
+						message: duringBody
+							? `Could not ${action}: the connection to ${at.origin} dropped during the download, after ${attempts} attempts`
+							: `Could not ${action}: the connection to ${at.origin} failed after ${attempts} attempts`,
+						description: `Retries ran out (error code: ${code}).`,
+						itemIndex,
+					}),
+			};
+			const description = { path: at.pathname, action, scope: 'calls:read', notFound: { what: 'Call', id: callId }, itemIndex, credentials };
+			hop = await streamRequest(this, description, mode);
+			if (!('redirect' in hop)) break;
 			let next: URL | undefined;
 			try {
-				next = location ? new URL(location, url) : undefined;
+				next = hop.redirect ? new URL(hop.redirect, url) : undefined;
 			} catch {
 				next = undefined;
 			}
@@ -289,108 +230,88 @@ async function download(
 			}
 			url = next;
 		}
+		if ('file' in hop) return hop.file;
 
-		if (hop === undefined) {
-			const code = connectionErrorCode(failure);
-			if (code !== undefined && retries < settings.maxRetries) {
-				await wait(this, backoff(retries++));
-				continue;
-			}
-			if (code !== undefined) {
-				throw new NodeApiError(node, { reason: 'connection' }, {
-					message: `Could not ${action}: the connection to ${url.origin} failed after ${retries + 1} attempts`,
-					description: `Retries ran out (error code: ${code}).`,
-					itemIndex,
-				});
-			}
-			throw toNodeError(node, failure);
-		}
+		// A signed URL that has expired: read the call again for a fresh one, once.
+		refreshed = true;
+		const response = await apiRequest.call(this, {
+			method: 'GET',
+			path: `/v1/calls/${encodeURIComponent(callId)}`,
+			scope: 'calls:read',
+			action: `read call "${callId}" again for a fresh recording URL`,
+			notFound: { what: 'Call', id: callId },
+			itemIndex,
+			credentials,
+		});
+		const data = response.data;
+		call = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as IDataObject) : call;
+		start = recordingUrlOf(node, call, itemIndex);
+		if (!start) throw noRecordingError(node, call, itemIndex);
+	}
+}
 
-		const { status, headers } = hop;
-		const onApi = url.origin === apiOrigin && keyAllowed;
-		if (status !== 200) discard(hop.body);
-		if (status === 429 && onApi) {
-			const verdict = rateLimited(key, headers, rateLimitRetries, Date.now());
-			if ('wait' in verdict && rateLimitRetries < settings.maxRateLimitRetries) {
-				rateLimitRetries++;
-				await wait(this, Math.min(verdict.wait, settings.maxRetryAfterMs));
-				continue;
-			}
-		}
-		if ((RETRY_STATUSES.has(status) || (status === 429 && !onApi)) && retries < settings.maxRetries) {
-			const retryAfter = status === 429 ? parseRetryAfter(header(headers, 'retry-after'), Date.now()) : undefined;
-			await wait(this, Math.min(retryAfter ?? backoff(retries), settings.maxRetryAfterMs));
-			retries++;
-			continue;
-		}
-		if (status === 403 && !onApi && !refreshed) {
-			// A signed URL that has expired: read the call again for a fresh one.
-			refreshed = true;
-			const response = await apiRequest.call(this, {
-				method: 'GET',
-				path: `/v1/calls/${encodeURIComponent(callId)}`,
-				scope: 'calls:read',
-				action: `read call "${callId}" again for a fresh recording URL`,
-				notFound: { what: 'Call', id: callId },
-				itemIndex,
-				credentials,
-			});
-			const data = response.data;
-			call = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as IDataObject) : call;
-			start = recordingUrlOf(node, call, itemIndex);
-			if (!start) throw noRecordingError(node, call, itemIndex);
-			continue;
-		}
-		if (status !== 200) throw statusError(node, status, url, onApi, refreshed, action, callId, retries, itemIndex);
+/**
+ * One answer the transport did not retry: a redirect to follow, an expired signed URL to
+ * refresh, the audio (streamed into n8n's binary data), or an error naming the call.
+ */
+async function judge(
+	this: DownloadContext,
+	answer: StreamAnswer,
+	url: URL,
+	onApi: boolean,
+	refreshed: boolean,
+	call: IDataObject,
+	request: RecordingRequest,
+): Promise<Judged> {
+	const node = this.getNode();
+	const { status, headers } = answer;
+	const { itemIndex, maxBytes } = request;
+	const callId = callIdOf(call);
+	if (status !== 200) discardBody(answer.body);
+	if (status >= 300 && status < 400 && status !== 304) return { redirect: header(headers, 'location'), status };
+	if (status === 403 && !onApi && !refreshed) return { expired: true };
+	if (status !== 200) {
+		throw statusError(node, status, url, onApi, refreshed, `download the recording of call "${callId}"`, callId, answer.attempts, itemIndex);
+	}
 
-		// 200: the audio.
-		const length = Number(header(headers, 'content-length'));
-		if (Number.isFinite(length) && length > maxBytes) {
-			discard(hop.body);
-			throw tooLarge(node, callId, maxBytes, length, itemIndex);
-		}
-		const mimeType = mimeTypeOf(header(headers, 'content-type'));
-		const fileName = fileNameFor(callId, mimeType, url, header(headers, 'content-disposition'));
-		let bytes = 0;
-		let overLimit = false;
-		let dropped = false;
-		const source = hop.body as Readable;
-		source.on('error', () => (dropped = true));
-		source.on('aborted', () => (dropped = true));
-		// Counts the bytes as they pass and stops the download past Max Size.
-		const guarded = source.map((chunk: Buffer) => {
+	// 200: the audio.
+	const length = Number(header(headers, 'content-length'));
+	if (Number.isFinite(length) && length > maxBytes) {
+		discardBody(answer.body);
+		throw tooLarge(node, callId, maxBytes, length, itemIndex);
+	}
+	const mimeType = mimeTypeOf(header(headers, 'content-type'));
+	const fileName = fileNameFor(callId, mimeType, url, header(headers, 'content-disposition'));
+	const source = answer.body as Readable;
+	let bytes = 0;
+	let overLimit = false;
+	let dropped = false;
+	source.on('error', () => (dropped = true));
+	source.on('aborted', () => (dropped = true));
+	// Counts the bytes as they pass and stops the download past Max Size. Each chunk is
+	// passed on as it comes, read only as the store asks for more (backpressure).
+	const counted = source.map(
+		(chunk: Buffer) => {
 			bytes += chunk.length;
 			if (bytes > maxBytes) {
 				overLimit = true;
-				throw new TooLargeError('over Max Size');
+				throw new NodeOperationError(node, 'over Max Size', { itemIndex });
 			}
 			return chunk;
-		}) as Readable;
-		try {
-			const binary = await this.helpers.prepareBinaryData(guarded, fileName, mimeType);
-			// A body shorter than its Content-Length was cut off.
-			if (Number.isFinite(length) && bytes !== length) {
-				dropped = true;
-				throw new Error(`the body ended after ${bytes} of ${length} bytes`);
-			}
-			return { binary, bytes, call };
-		} catch (error) {
-			source.destroy();
-			if (overLimit) {
-				throw tooLarge(node, callId, maxBytes, undefined, itemIndex);
-			}
-			if (dropped || connectionErrorCode(error) !== undefined) {
-				if (retries < settings.maxRetries) {
-					await wait(this, backoff(retries++));
-					continue;
-				}
-				throw new NodeApiError(node, { reason: 'connection' }, {
-					message: `Could not ${action}: the connection to ${url.origin} dropped during the download, after ${retries + 1} attempts`,
-					itemIndex,
-				});
-			}
-			throw toNodeError(node, error);
-		}
+		},
+	) as Readable;
+	try {
+		const binary = await this.helpers.prepareBinaryData(counted, fileName, mimeType);
+		// A body shorter than its Content-Length was cut off.
+		if (dropped || (Number.isFinite(length) && bytes !== length)) return BODY_DROPPED;
+		return { file: { binary, bytes, call } };
+	} catch (error) {
+		source.destroy();
+		counted.destroy();
+		if (overLimit) throw tooLarge(node, callId, maxBytes, undefined, itemIndex);
+		// Anything that went wrong with the body itself is a dropped connection: retried.
+		if (dropped) return BODY_DROPPED;
+		throw toNodeError(node, error);
 	}
 }
 
@@ -402,7 +323,7 @@ function statusError(
 	refreshed: boolean,
 	action: string,
 	callId: string,
-	retries: number,
+	attempts: number,
 	itemIndex: number | undefined,
 ): NodeApiError {
 	const from = onApi ? 'InboundFlow' : url.origin;
@@ -422,8 +343,8 @@ function statusError(
 			? 'The API key needs the "calls:read" scope (Settings → API in InboundFlow).'
 			: 'The node never sends the API key to another host; the recording URL must work on its own.';
 	} else {
-		const attempts = RETRY_STATUSES.has(status) || status === 429 ? `, after ${retries + 1} attempts` : '';
-		message = `Could not ${action}: ${from} answered HTTP ${status}${attempts}`;
+		const tries = RETRY_STATUSES.has(status) || status === 429 ? `, after ${attempts} attempts` : '';
+		message = `Could not ${action}: ${from} answered HTTP ${status}${tries}`;
 	}
 	return new NodeApiError(node, { httpCode: String(status), url: shown(url) }, {
 		message,

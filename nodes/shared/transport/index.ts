@@ -4,6 +4,7 @@ import type {
 	IDataObject,
 	IExecuteFunctions,
 	IHttpRequestMethods,
+	IHttpRequestOptions,
 	ILoadOptionsFunctions,
 	IN8nHttpFullResponse,
 	INode,
@@ -23,10 +24,22 @@ import {
 	redirectError,
 	requestIdOf,
 	serverMessage,
+	toNodeError,
 	unexpectedError,
 	type RequestDescription,
 } from './errors';
-import { backoff, budgetKey, delayBefore, observe, rateLimited, rateLimitUseOf, settings, taking, type RateLimitUse } from './pacing';
+import {
+	backoff,
+	budgetKey,
+	delayBefore,
+	observe,
+	parseRetryAfter,
+	rateLimited,
+	rateLimitUseOf,
+	settings,
+	taking,
+	type RateLimitUse,
+} from './pacing';
 
 export const CREDENTIAL_NAME = 'inboundFlowApi';
 export { DEFAULT_BASE_URL };
@@ -60,6 +73,43 @@ export interface ApiRequest extends RequestDescription {
 	credentials?: ResolvedCredentials;
 	/** Epoch ms by which the caller must have its answer; waiting longer throws DeadlineError. */
 	deadline?: number;
+	/** Stream mode (a GET whose body is a file): see StreamMode. */
+	stream?: StreamMode<unknown>;
+}
+
+/**
+ * Stream mode: one GET of an absolute URL, its body handed on unread (never parsed or
+ * held), under the same pacing, retries and error wording as every other request.
+ * 429 and 502/503/504 are retried here (the body thrown away); every other answer, any
+ * status, goes to `consume`, whose result the request returns. A body that stops before
+ * its end (`consume` returns BODY_DROPPED, or throws a connection error) is retried like
+ * a connection that drops before the answer.
+ */
+export interface StreamMode<T> {
+	url: URL;
+	/** Send the key (only on the Base URL's origin; refused elsewhere). Paced only then. */
+	withKey: boolean;
+	consume: (answer: StreamAnswer) => Promise<T | typeof BODY_DROPPED>;
+	/** The error when connection retries run out (default: the transport's wording). */
+	connectionError?: (code: string, attempts: number, duringBody: boolean) => Error;
+}
+
+export interface StreamAnswer {
+	status: number;
+	headers: Record<string, unknown>;
+	/** The body as it arrives (a Readable stream). */
+	body: unknown;
+	/** Attempts made so far, this one included. */
+	attempts: number;
+}
+
+/** What `consume` returns when the body stopped before its end (retried like ECONNRESET). */
+export const BODY_DROPPED = Symbol('body dropped');
+
+/** Throws away a body that will not be read, so its connection is freed. */
+export function discardBody(body: unknown): void {
+	const stream = body as { destroy?: () => void } | undefined;
+	if (stream && typeof stream.destroy === 'function') stream.destroy();
 }
 
 /** The caller's time budget would be spent before an answer could arrive. */
@@ -81,7 +131,7 @@ export interface ApiResponse {
 	serverTime?: string;
 }
 
-const RETRY_STATUSES = new Set([502, 503, 504]);
+export const RETRY_STATUSES = new Set([502, 503, 504]);
 /** Connection errors that prove the request never reached the server. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 const CONNECTION_CODES = [
@@ -148,10 +198,13 @@ function unwrap(body: unknown): unknown {
 	return body;
 }
 
+function cancelSignalOf(ctx: InboundFlowContext): AbortSignal | undefined {
+	return 'getExecutionCancelSignal' in ctx ? ctx.getExecutionCancelSignal() : undefined;
+}
+
 /** Waits, ending early (with the abort reason) when the execution is cancelled. */
 async function wait(ctx: InboundFlowContext, ms: number): Promise<void> {
-	const signal = 'getExecutionCancelSignal' in ctx ? ctx.getExecutionCancelSignal() : undefined;
-	await sleep(ms, signal);
+	await sleep(ms, cancelSignalOf(ctx));
 }
 
 export interface ResolvedCredentials {
@@ -179,12 +232,58 @@ export async function getCredentials(this: InboundFlowContext, itemIndex?: numbe
  * the API key removed from every field.
  */
 export async function apiRequest(this: InboundFlowContext, req: ApiRequest): Promise<ApiResponse> {
-	const credentials = req.credentials ?? (await getCredentials.call(this, req.itemIndex));
+	return await withCredentials(this, req.credentials, req.itemIndex, async (credentials) => await send.call(this, req, credentials));
+}
+
+/** Runs `task` with the credentials (read unless given); every error it throws has the API key removed. */
+export async function withCredentials<T>(
+	ctx: InboundFlowContext,
+	given: ResolvedCredentials | undefined,
+	itemIndex: number | undefined,
+	task: (credentials: ResolvedCredentials) => Promise<T>,
+): Promise<T> {
+	const credentials = given ?? (await getCredentials.call(ctx, itemIndex));
 	try {
-		return await send.call(this, req, credentials);
+		return await task(credentials);
 	} catch (error) {
 		throw redactError(error, [credentials.apiKey]);
 	}
+}
+
+/** apiRequest in stream mode (`ctx` is the node's `this`): what `mode.consume` returned for the answer it was given. */
+export async function streamRequest<T>(
+	ctx: InboundFlowContext,
+	req: Omit<ApiRequest, 'stream' | 'qs' | 'body' | 'method'>,
+	mode: StreamMode<T>,
+): Promise<T> {
+	const response = await apiRequest.call(ctx, { ...req, method: 'GET', stream: mode as StreamMode<unknown> });
+	return response.data as T;
+}
+
+/** One GET of a stream-mode URL; the key attached by n8n only when `withKey`. */
+function streamGet(
+	ctx: InboundFlowContext,
+	mode: StreamMode<unknown>,
+	timeout: number,
+	abortSignal: AbortSignal,
+): Promise<IN8nHttpFullResponse> {
+	const cancel = cancelSignalOf(ctx);
+	const options: IHttpRequestOptions = {
+		method: 'GET',
+		url: mode.url.toString(),
+		encoding: 'stream',
+		returnFullResponse: true,
+		ignoreHttpStatusErrors: true,
+		disableFollowRedirect: true,
+		timeout,
+		// Cancelling the execution stops a long body too.
+		abortSignal: cancel ? AbortSignal.any([abortSignal, cancel]) : abortSignal,
+	};
+	return (
+		mode.withKey
+			? ctx.helpers.httpRequestWithAuthentication.call(ctx, CREDENTIAL_NAME, options)
+			: ctx.helpers.httpRequest(options)
+	) as Promise<IN8nHttpFullResponse>;
 }
 
 /** A 429 asking for a wait beyond the bound: this execution fails; nothing of it is kept for the key. */
@@ -243,6 +342,15 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 	const key = budgetKey(baseUrl, apiKey);
 	const use = rateLimitUseOf(credentials.rateLimitUse);
 	const idempotent = req.method === 'GET';
+	const stream = req.stream;
+	// Only requests that carry the key count against its budget; the key never leaves its origin.
+	const paced = stream === undefined || stream.withKey;
+	if (stream?.withKey && stream.url.origin !== new URL(baseUrl).origin) {
+		throw unexpectedError(node, `the API key goes only to ${new URL(baseUrl).origin}, not to ${stream.url.origin}`, req);
+	}
+	const ranOut = (code: string, duringBody: boolean) =>
+		stream?.connectionError?.(code, retries + 1, duringBody) ??
+		networkError(node, stream ? stream.url.origin : baseUrl, code, retries + 1, req);
 	let retries = 0;
 	let rateLimitRetries = 0;
 	const timeLeft = () => (req.deadline === undefined ? Infinity : req.deadline - Date.now());
@@ -254,17 +362,17 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 
 	for (;;) {
 		// Checked and taken in one step, so executions sharing the key never overbook it.
-		for (let d = delayBefore(key, Date.now(), use); d > 0; d = delayBefore(key, Date.now(), use)) {
+		for (let d = paced ? delayBefore(key, Date.now(), use) : 0; d > 0; d = delayBefore(key, Date.now(), use)) {
 			await pause(d);
 		}
 		const timeout = Math.min(settings.timeoutMs, Math.floor(timeLeft()));
 		if (timeout <= 0) throw new DeadlineError(req.action);
-		const slot = taking(key, Date.now());
+		const slot = paced ? taking(key, Date.now()) : undefined;
 
 		let response: IN8nHttpFullResponse | typeof EXPIRED;
 		try {
 			response = await within(timeout, req.deadline !== undefined && timeout < settings.timeoutMs, (abortSignal) =>
-				this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL_NAME, {
+				stream ? streamGet(this, stream, timeout, abortSignal) : this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL_NAME, {
 					method: req.method,
 					url: `${baseUrl}${req.path}`,
 					qs: req.qs,
@@ -279,7 +387,7 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 				}) as Promise<IN8nHttpFullResponse>,
 			);
 		} catch (error) {
-			observe(key, slot, {}, 0, Date.now());
+			if (slot) observe(key, slot, {}, 0, Date.now());
 			const code = connectionErrorCode(error);
 			if (code === undefined) {
 				// Not an answer and not a socket failure: say what it is, not "could not reach".
@@ -292,17 +400,20 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 				await pause(backoff(retries++));
 				continue;
 			}
-			throw networkError(node, baseUrl, code, retries + 1, req);
+			throw ranOut(code, false);
 		}
 
 		if (response === EXPIRED) throw new DeadlineError(req.action);
 		const headers = (response.headers ?? {}) as Record<string, unknown>;
 		const status = response.statusCode;
-		observe(key, slot, headers, status, Date.now());
-		const parsed = parseBody(response.body);
-		const body = parsed.ok ? parsed.value : response.body;
+		if (slot) observe(key, slot, headers, status, Date.now());
+		const raw: unknown = response.body;
+		const parsed = stream ? { ok: true as const, value: undefined } : parseBody(raw);
+		const body = parsed.ok ? parsed.value : raw;
+		// A streamed body that is not handed on is thrown away, freeing its connection.
+		if (stream && (status === 429 || RETRY_STATUSES.has(status))) discardBody(raw);
 
-		if (status === 429) {
+		if (status === 429 && paced) {
 			const verdict = rateLimited(key, headers, rateLimitRetries, Date.now());
 			if ('tooLong' in verdict) throw waitRefusedError(node, body, headers, req, verdict.tooLong);
 			if (rateLimitRetries < settings.maxRateLimitRetries) {
@@ -311,6 +422,29 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 				continue;
 			}
 			throw apiError(node, status, body, headers, req);
+		}
+		if (stream) {
+			if ((status === 429 || RETRY_STATUSES.has(status)) && retries < settings.maxRetries) {
+				const asked = status === 429 ? parseRetryAfter(header(headers, 'retry-after'), Date.now()) : undefined;
+				await pause(asked ?? backoff(retries));
+				retries++;
+				continue;
+			}
+			let code: string | undefined = 'ECONNRESET';
+			try {
+				const data = await stream.consume({ status, headers, body: raw, attempts: retries + 1 });
+				if (data !== BODY_DROPPED) return { body: undefined, data, status };
+			} catch (error) {
+				code = connectionErrorCode(error);
+				if (code === undefined) throw toNodeError(node, error);
+			} finally {
+				discardBody(raw);
+			}
+			if (retries < settings.maxRetries) {
+				await pause(backoff(retries++));
+				continue;
+			}
+			throw ranOut(code, true);
 		}
 		if (status >= 300 && status < 400) throw redirectError(node, status, baseUrl, header(headers, 'location'), req);
 		if (RETRY_STATUSES.has(status) && idempotent && retries < settings.maxRetries) {
