@@ -243,7 +243,8 @@ describe.each(n8nInstalls())('n8n $version on Node $node', ({ bin }) => {
 	describe('n8n execute', () => {
 		it('runs every operation of the action node in one workflow', async () => {
 			const result = await n8n.execute(OPERATIONS_ID);
-			expect(result.code).toBe(0);
+			// n8n's own output says which node failed and why.
+			if (result.code !== 0) throw new Error(`n8n execute failed (${result.code}):\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`);
 			const run = result.run!;
 			expect(outputOf(run, 'Account')[0]).toMatchObject({ organization_name: 'Dave Auto Shop', plan: 'Starter Plan' });
 			const calls = outputOf(run, 'Calls');
