@@ -70,7 +70,9 @@ switch (task) {
 			await build();
 			await lint();
 			// Unit and HTTP suites side by side (jest workers).
+			const unitStarted = Date.now();
 			failure = await run(bin('jest'), [...args, '--testPathIgnorePatterns', '/e2e/']);
+			log(`unit and HTTP suites ended in ${Math.round((Date.now() - unitStarted) / 1000)} s`);
 		} finally {
 			// A failed step still waits for the installs, so none is left running.
 			if (failure !== 0) await installs;
@@ -79,7 +81,9 @@ switch (task) {
 			log(`the unit suites failed (exit ${failure})`);
 			process.exit(failure);
 		}
+		const waited = Date.now();
 		const bins = settleN8ns(await installs);
+		log(`n8n ready (waited ${Math.round((Date.now() - waited) / 1000)} s for the installs); end-to-end suites start`);
 		const env = { ...process.env, INBOUNDFLOW_N8N_BIN: bins[0], INBOUNDFLOW_N8N_BINS: bins.join(path.delimiter) };
 		// The suites that run real n8n processes, each once per binary in
 		// INBOUNDFLOW_N8N_BINS (INBOUNDFLOW_N8N_VERSION=2.41.1 picks one). Two streams side
@@ -88,14 +92,21 @@ switch (task) {
 		// test arguments (one suite picked), or INBOUNDFLOW_E2E_STREAMS=1, one stream.
 		// Jest ORs several --testPathPatterns; a path matching NOT_E2E is ignored, so a
 		// pattern given on the command line picks among the e2e suites only.
-		const e2e = [...args, '--runInBand', '--testPathIgnorePatterns', NOT_E2E];
+		const e2e = [...args, '--runInBand', '--verbose', '--testPathIgnorePatterns', NOT_E2E];
 		const streams = extra.length > 0 || process.env.INBOUNDFLOW_E2E_STREAMS === '1'
 			? [e2e]
 			: [
 				[...e2e, '--testPathPatterns', HEAVY_E2E],
 				[...e2e, '--testPathIgnorePatterns', HEAVY_E2E],
 			];
-		const codes = await Promise.all(streams.map((stream) => run(bin('jest'), stream, { env })));
+		const e2eStarted = Date.now();
+		const codes = await Promise.all(
+			streams.map(async (stream, i) => {
+				const code = await run(bin('jest'), stream, { env });
+				log(`end-to-end stream ${i + 1} of ${streams.length} ended in ${Math.round((Date.now() - e2eStarted) / 1000)} s (exit ${code})`);
+				return code;
+			}),
+		);
 		const failed = codes.find((code) => code !== 0);
 		if (failed !== undefined) {
 			log(`the end-to-end suites failed (exit codes ${codes.join(', ')})`);

@@ -48,7 +48,7 @@ export function n8nOverrides(version) {
 }
 
 export function log(message) {
-	process.stderr.write(`[inboundflow] ${message}\n`);
+	process.stderr.write(`[inboundflow ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -219,6 +219,57 @@ function nodeHeadersDir() {
 	return candidates.find((dir) => fs.existsSync(path.join(dir, 'include', 'node', 'common.gypi')));
 }
 
+/** sqlite3 builds in progress or done in this process, by sqlite3 version and Node ABI. */
+const sqlite3Builds = new Map();
+
+/** Whether the sqlite3 package in `dir` loads under the running Node. */
+function sqlite3Loads(dir) {
+	const probe = spawnSync(process.execPath, ['-e', 'require("sqlite3")'], { cwd: dir, encoding: 'utf8' });
+	return probe.status === 0;
+}
+
+/**
+ * Gives an n8n version's sqlite3 its native binary. Both tested n8n versions pin the same
+ * sqlite3, and its compile is the longest CPU step of a cold install (1.5 to 2.5 minutes on
+ * 2 cores): the first version's build is kept in the cache, by sqlite3 version and Node
+ * ABI, and the other versions copy it (checked by loading it); they compile only when
+ * the copy does not load. Resolves with an exit code.
+ */
+export async function buildSqlite3(version, env) {
+	const dir = n8nDir(version);
+	const pkg = path.join(dir, 'node_modules', 'sqlite3');
+	const sqliteVersion = JSON.parse(fs.readFileSync(path.join(pkg, 'package.json'), 'utf8')).version;
+	const key = `sqlite3-${sqliteVersion}-node-abi${process.versions.modules}-${process.platform}-${process.arch}`;
+	const kept = path.join(CACHE_DIR, 'native', key, 'node_sqlite3.node');
+	const target = path.join(pkg, 'build', 'Release', 'node_sqlite3.node');
+	const compile = async () => {
+		const code = await runWithProgress(`npm rebuild sqlite3 (n8n@${version})`, 'npm', ['rebuild', 'sqlite3'], {
+			cwd: dir,
+			env,
+			logFile: path.join(dir, 'rebuild.log'),
+		});
+		if (code === 0 && fs.existsSync(target)) {
+			fs.mkdirSync(path.dirname(kept), { recursive: true });
+			fs.copyFileSync(target, `${kept}.tmp`);
+			fs.renameSync(`${kept}.tmp`, kept);
+		}
+		return code;
+	};
+	const earlier = sqlite3Builds.get(key);
+	if (earlier) await earlier;
+	if (fs.existsSync(kept)) {
+		fs.mkdirSync(path.dirname(target), { recursive: true });
+		fs.copyFileSync(kept, target);
+		if (sqlite3Loads(dir)) {
+			log(`sqlite3 ${sqliteVersion} for n8n@${version}: reused the build in ${path.dirname(kept)}`);
+			return 0;
+		}
+	}
+	const build = compile();
+	sqlite3Builds.set(key, build);
+	return build;
+}
+
 /**
  * Installs an n8n version into the cache unless it is there (about 3 minutes and 2.8 GB
  * the first time). `--ignore-scripts` because the Kafka node's native build downloads
@@ -243,13 +294,7 @@ async function installN8n(version) {
 		['install', '--ignore-scripts', '--no-audit', '--no-fund', `n8n@${version}`],
 		{ cwd: dir, env, logFile: path.join(dir, 'install.log') },
 	);
-	if (code === 0) {
-		code = await runWithProgress(`npm rebuild sqlite3 (n8n@${version})`, 'npm', ['rebuild', 'sqlite3'], {
-			cwd: dir,
-			env,
-			logFile: path.join(dir, 'rebuild.log'),
-		});
-	}
+	if (code === 0) code = await buildSqlite3(version, env);
 	if (code !== 0) {
 		throw Object.assign(new Error(`Installing n8n@${version} failed; see ${path.join(dir, 'install.log')}`), { code });
 	}

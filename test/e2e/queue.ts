@@ -747,6 +747,8 @@ export async function measureReturnAll(
 	emulator: InboundFlowEmulator,
 	credentialId: string,
 	window: RateWindow,
+	/** What a 429 carries: `seconds` as documented; `none` (a quirk) leaves the node to wait a documented 60-s window. */
+	retryAfter: 'seconds' | 'none' = 'none',
 ): Promise<ReturnAllFigures> {
 	const recordsEach = emulator.records.calls.length;
 	const ids: string[] = [];
@@ -761,7 +763,7 @@ export async function measureReturnAll(
 		paths.push(webhookPath);
 	}
 	await waitRegistered(paths.flatMap((p) => cluster.webhooks.map((_, i) => cluster.webhookUrl(i, p))));
-	emulator.configure({ rateLimit: window, sendReset: false, retryAfter: 'none' });
+	emulator.configure({ rateLimit: window, sendReset: false, retryAfter });
 	// Start on a fresh window, as a key that was idle would.
 	await sleep(window.windowMs - (Date.now() % window.windowMs) + 50);
 	emulator.clearLog();
