@@ -489,11 +489,20 @@ describe('remembered deliveries', () => {
 	});
 
 	// n8n as it is: each request gets its own copy of the static data, loaded when the
-	// request starts; n8n saves that copy (when changed) before it answers the request.
-	it('concurrent deliveries never drop each other from what is saved (n8n loads a copy per request)', async () => {
+	// request starts; n8n reads the answer (the node's save point), decides whether to save
+	// that copy (when changed), writes it through its one write connection (in order) and
+	// then answers. n8n 2.x does all that after it created the run; 1.x right after the node
+	// returns, so on 1.x every copy of a burst is read before the first save ends.
+	it.each([
+		['2.x: read, save and answer after the run is created', '2.x'],
+		['1.x: read, save and answer as soon as the node returns', '1.x'],
+	] as const)('concurrent deliveries never drop each other from what is saved (%s)', async (_title, n8n) => {
 		const ledger = new DeliveryLedger();
 		let db: unknown = undefined;
 		const writes: SavedDeliveries[] = [];
+		let writeQueue = Promise.resolve();
+		let seed = 7;
+		const random = () => ((seed = (seed * 16807) % 2147483647) % 40);
 		const deliver = async (key: string, delays: number[]) => {
 			const copy = { deliveries: structuredClone(db) as unknown, changed: false };
 			await new Promise((r) => setTimeout(r, delays[0]));
@@ -507,25 +516,35 @@ describe('remembered deliveries', () => {
 				copy.deliveries = ledger.snapshot('w:n', claim.fp, Date.now());
 				copy.changed = true;
 			}
-			await new Promise((r) => setTimeout(r, delays[1])); // n8n creates the run
+			if (n8n === '2.x') await new Promise((r) => setTimeout(r, delays[1])); // n8n creates the run
+			const fresh = ledger.atSavePoint('w:n', claim.fp, Date.now()); // n8n reads the answer
+			if (fresh) {
+				copy.deliveries = fresh;
+				copy.changed = true;
+			}
 			if (copy.changed) {
-				db = structuredClone(copy.deliveries);
-				writes.push(db as SavedDeliveries);
+				const value = structuredClone(copy.deliveries) as SavedDeliveries;
+				const written = (writeQueue = writeQueue.then(async () => {
+					await new Promise((r) => setTimeout(r, n8n === '1.x' ? random() : 0));
+					db = value;
+					writes.push(value);
+				}));
+				await written;
 			}
 			ledger.settle('w:n', claim.fp, true); // n8n answers 200
 		};
 		const keys = Array.from({ length: 300 }, (_, i) => `burst-${i}`);
-		let seed = 7;
-		const random = () => ((seed = (seed * 16807) % 2147483647) % 40);
 		await Promise.all(keys.map((key) => deliver(key, [random(), random()])));
-		for (const key of keys) expect(savedHas(db, key)).toBe(true);
+		expect(keys.filter((key) => !savedHas(db, key))).toEqual([]);
 		// Every write holds at least what the one before it held; fewer writes than deliveries.
 		const held = (w: SavedDeliveries) => new Set(Object.values(w.hours).join('').match(/.{10}/g));
 		for (let i = 1; i < writes.length; i++) {
-			expect(writes[i].seq).toBeGreaterThan(writes[i - 1].seq);
+			expect(writes[i].seq).toBeGreaterThanOrEqual(writes[i - 1].seq);
 			const now = held(writes[i]);
 			expect([...held(writes[i - 1])].filter((fp) => !now.has(fp))).toEqual([]);
 		}
-		expect(writes.length).toBeLessThan(keys.length / 3);
+		// n8n 2.x: saves coalesce while runs are created. n8n 1.x: a delivery read while a save
+		// is in flight writes the union again (nothing after it would), at most one per delivery.
+		expect(writes.length).toBeLessThan(n8n === '2.x' ? keys.length / 3 : keys.length + 1);
 	});
 });

@@ -337,6 +337,8 @@ export class InboundFlowWebhookTrigger implements INodeType {
 			Object.defineProperty(result, 'webhookResponse', {
 				enumerable: true,
 				get: () => {
+					const fresh = ledger.atSavePoint(trigger, claim.fp, Date.now());
+					if (fresh) latest = fresh;
 					if (latest) staticData.deliveries = latest as unknown as IDataObject;
 					return acknowledgement;
 				},

@@ -54,6 +54,8 @@ interface Entry {
 		resolve: (ok: boolean) => void;
 		/** Puts a snapshot into this delivery's own copy of the static data (saved before n8n answers it). */
 		carry?: (snapshot: SavedDeliveries) => void;
+		/** n8n has read this request's answer, so it has decided whether to save its copy: carrying is too late. */
+		passed?: boolean;
 	};
 }
 
@@ -181,7 +183,7 @@ export class DeliveryLedger {
 			// the next delivery. (If n8n had already passed its save for that request, they
 			// are saved with the next delivery instead.)
 			if (t.changes > t.saved) {
-				const carrier = [...t.entries].reverse().find(([key, e]) => key !== fp && e.pending?.carry);
+				const carrier = [...t.entries].reverse().find(([key, e]) => key !== fp && e.pending?.carry && !e.pending.passed);
 				if (carrier) carrier[1].pending!.carry!(this.snapshot(id, carrier[0], nowMs));
 			}
 		}
@@ -192,6 +194,36 @@ export class DeliveryLedger {
 		const t = this.trigger(id);
 		if (t.flight && nowMs - t.flight.since > FLIGHT_MAX_MS) t.flight = undefined;
 		return t.changes > t.saved && t.flight === undefined;
+	}
+
+	/**
+	 * n8n reads a request's answer right before it decides whether to save that request's
+	 * copy of the static data (n8n 2.x after it created the run; 1.x as soon as the node
+	 * returns, then saves and answers while the run is created). Returns a snapshot this
+	 * request must carry, or undefined:
+	 * - the request already carries a save: the newest union, if keys came since;
+	 * - no save in flight and something unsaved: this request saves it;
+	 * - a save in flight and no other request that could still carry the rest (none pending
+	 *   that n8n has not read): this request saves the rest now. Without it, the end of a
+	 *   burst on n8n 1.x (every copy read before the save in flight ends) stayed unsaved
+	 *   until the next delivery. Both saves hold the union, so their order does not lose keys
+	 *   as long as n8n writes them in the order it decided them (one write connection).
+	 */
+	atSavePoint(id: string, fp: string, nowMs: number): SavedDeliveries | undefined {
+		const t = this.trigger(id);
+		const pending = t.entries.get(fp)?.pending;
+		if (pending) {
+			if (pending.passed) return undefined;
+			pending.passed = true;
+		}
+		if (t.flight && nowMs - t.flight.since > FLIGHT_MAX_MS) t.flight = undefined;
+		if (t.changes <= t.saved) return undefined;
+		if (t.flight?.fp === fp) return t.changes > t.flight.changes ? this.snapshot(id, fp, nowMs) : undefined;
+		if (t.flight) {
+			const laterCarrier = [...t.entries].some(([key, e]) => key !== fp && e.pending?.carry && !e.pending.passed);
+			if (laterCarrier) return undefined;
+		}
+		return this.snapshot(id, fp, nowMs);
 	}
 
 	/** Everything remembered, to be saved with the request of delivery `fp` (now in flight). */
