@@ -28,8 +28,12 @@ import path from 'node:path';
 
 await ensureNode24();
 const task = process.argv[2] ?? 'test';
-/** The e2e suites of the CPU-heavy stream (a queue-mode cluster, a browser, n8n execute runs). */
-const HEAVY_E2E = '/e2e/(queue|panel|n8n)\\.e2e';
+/**
+ * The e2e suites of the CPU-heavy stream (a queue-mode cluster, a browser, n8n execute runs,
+ * the AI Agent); the others mostly wait for polls and schedules. Measured to end within a
+ * minute of each other (README, Development).
+ */
+const HEAVY_E2E = '/e2e/(queue|panel|n8n|agent)\\.e2e';
 /** Paths that are not e2e suites (jest ignores a path matching any ignore pattern). */
 const NOT_E2E = '^((?!/e2e/).)*$';
 const bin = (name) => path.join(ROOT, 'node_modules', '.bin', name);

@@ -16,19 +16,22 @@ async function settle(instance: LoadInstance, target: Target, expected: number):
 	return instance.runs(target);
 }
 
-// n8n 1.x runs only with INBOUNDFLOW_WEBHOOK_LOAD_1X=1: about 4.5 min on the loaded 2-core
-// machine, more than the CI budget allows (it passes there; see the README, Webhook Trigger).
-const installs = n8nInstalls().filter((i) => Number(i.version.split('.')[0]) >= 2 || process.env.INBOUNDFLOW_WEBHOOK_LOAD_1X === '1');
-describe.each(installs)('webhook trigger under load, n8n $version', ({ bin, version }) => {
+// On n8n 1.x the write-locked test waits out n8n's lock timeouts (over a minute) and asserts
+// little (1.x answers before it creates the run, for its own node too): it runs only with
+// INBOUNDFLOW_WEBHOOK_LOAD_1X=1. The burst runs on every version (it found 1.x's unsaved
+// end of a burst).
+const FULL_1X = process.env.INBOUNDFLOW_WEBHOOK_LOAD_1X === '1';
+describe.each(n8nInstalls())('webhook trigger under load, n8n $version', ({ bin, version }) => {
 	let instance: LoadInstance;
 	const major = Number(version.split('.')[0]);
+	const itLocked = major >= 2 || FULL_1X ? it : it.skip;
 
 	beforeAll(async () => {
 		instance = await startLoadInstance(bin);
 	}, 600_000);
 	afterAll(async () => await instance?.stop(), 60_000);
 
-	it('a delivery n8n cannot start (its database write-locked) is answered like n8n’s Webhook node answers; no 2xx without a run on n8n 2.x, and the retry runs once', async () => {
+	itLocked('a delivery n8n cannot start (its database write-locked) is answered like n8n’s Webhook node answers; no 2xx without a run on n8n 2.x, and the retry runs once', async () => {
 		const ours = delivery();
 		const theirs = delivery();
 		const lock = await lockDatabase(instance.n8n);
