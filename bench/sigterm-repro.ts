@@ -8,7 +8,7 @@
 //   node build/bench/sigterm-repro.js          (INBOUNDFLOW_N8N_BIN set, as for the bench)
 //   REPRO_ROUNDS (10), REPRO_BURST (300), REPRO_CONCURRENCY (25), REPRO_COPIES (0.05: share
 //   sent twice at once), REPRO_ABORTS (0.05: share aborted by the sender after 5–300 ms),
-//   REPRO_LAG_MS (0: Redis replies to the webhook processors that much late, through
+//   REPRO_LAG_MS (0: Redis answers the webhook processors' queue client that much late, through
 //   startLaggingProxy), REPRO_RETENTION (n8n: n8n's default job retention, 0 kept; suite:
 //   QUEUE_JOB_RETENTION).
 import { performance } from 'node:perf_hooks';
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
 		);
 		say(
 			`[repro] ${ROUNDS} rounds of ${BURST} deliveries, ${CONCURRENCY} in flight, ${COPIES * 100} % sent twice, ` +
-				`${ABORTS * 100} % aborted, Redis replies ${LAG_MS} ms late, job retention ${RETENTION} (${JSON.stringify(retention)})`,
+				`${ABORTS * 100} % aborted, Redis answers the queue client ${LAG_MS} ms late, job retention ${RETENTION} (${JSON.stringify(retention)})`,
 		);
 		for (let round = 1; round <= ROUNDS; round++) {
 			if (round > 1) {

@@ -164,10 +164,12 @@ export const N8N_DEFAULT_JOB_RETENTION = {
 };
 
 /**
- * A TCP proxy to Redis that passes every reply (and pub/sub message) on `delayMs` late, in
- * order; requests go through at once. A process connected through it sees Redis as if its
- * event loop were stalled that long after each command, deterministically. `delayMs` can be
- * changed while it runs (0 while a process starts).
+ * A TCP proxy to Redis that passes replies on `delayMs` late, in order, on the connections
+ * that run Lua scripts (Bull's queue client: addJob, isFinished); requests, and the other
+ * connections (pub/sub, cache), go through at once. A webhook processor connected through it
+ * handles each job it enqueued as if its event loop had stalled that long after adding it,
+ * deterministically. `delayMs` can be raised while it runs (0 while a process starts); lower
+ * it only once the process has stopped (replies already delayed would be overtaken).
  */
 export async function startLaggingProxy(
 	target: { host: string; port: number },
@@ -193,10 +195,14 @@ export async function startLaggingProxy(
 			});
 			socket.on('error', () => undefined);
 		}
-		client.on('data', (chunk: Buffer) => upstream.write(chunk));
+		let scripts = false;
+		client.on('data', (chunk: Buffer) => {
+			scripts ||= /\$(7\r\nevalsha|4\r\neval)\r\n/i.test(chunk.toString('latin1'));
+			upstream.write(chunk);
+		});
 		// Timers of one duration fire in the order they were set: replies stay in order.
 		upstream.on('data', (chunk: Buffer) => {
-			const delay = proxy.delayMs;
+			const delay = scripts ? proxy.delayMs : 0;
 			if (delay <= 0) client.write(chunk);
 			else setTimeout(() => client.destroyed || client.write(chunk), delay);
 		});
@@ -1218,7 +1224,7 @@ export async function webhookLoad(
 	options: { processors: string[]; sink: Sink; secret: string; count: number; concurrency: number; quietMs?: number },
 ): Promise<LoadRow> {
 	const { processors, sink, count, concurrency } = options;
-	const tag = `${target.node}-${concurrency}-${Date.now().toString(36)}`;
+	const tag = `${target.node}-${concurrency}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 	const ids = Array.from({ length: count }, (_, i) => `load-${tag}-${i}`);
 	const times: number[] = [];
 	const statuses: Record<string, number> = {};
