@@ -6,6 +6,7 @@
 // process and the workflows the queue-mode suite and benchmark use.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
@@ -138,7 +139,77 @@ export function queueEnv(services: Services, webhookUrl: string): Record<string,
 		N8N_GRACEFUL_SHUTDOWN_TIMEOUT: '10',
 		// One connection pool per process is plenty here.
 		DB_POSTGRESDB_POOL_SIZE: '4',
+		...QUEUE_JOB_RETENTION,
 	};
+}
+
+/**
+ * Completed and failed Bull jobs kept in Redis (n8n's default: 0, removed at once). A webhook
+ * processor (and main) keeps each execution it enqueued "active" until Bull's `job.finished()`
+ * resolves; that listens for the queue's *completed* event only after a first state check,
+ * and re-checks the state every 5 s. A job that completes before the listener is attached
+ * (a processor slow for a moment under load) and is removed at once is never seen finished:
+ * the execution stays active and SIGTERM waits for it until the shutdown timeout. Kept jobs
+ * are found by those checks. Measured in the suite's "3c" (README "Webhook processors and SIGTERM").
+ */
+export const QUEUE_JOB_RETENTION = {
+	N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED: '1000',
+	N8N_EXECUTIONS_QUEUE_KEEP_LAST_FAILED: '1000',
+};
+
+/** n8n's defaults for QUEUE_JOB_RETENTION's settings (jobs removed as soon as they end). */
+export const N8N_DEFAULT_JOB_RETENTION = {
+	N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED: '0',
+	N8N_EXECUTIONS_QUEUE_KEEP_LAST_FAILED: '0',
+};
+
+/**
+ * A TCP proxy to Redis that passes replies on `delayMs` late, in order, on the connections
+ * that run Lua scripts (Bull's queue client: addJob, isFinished); requests, and the other
+ * connections (pub/sub, cache), go through at once. A webhook processor connected through it
+ * handles each job it enqueued as if its event loop had stalled that long after adding it,
+ * deterministically. `delayMs` can be raised while it runs (0 while a process starts); lower
+ * it only once the process has stopped (replies already delayed would be overtaken).
+ */
+export async function startLaggingProxy(
+	target: { host: string; port: number },
+	delayMs: number,
+): Promise<{ port: number; delayMs: number; close: () => Promise<void> }> {
+	const sockets = new Set<net.Socket>();
+	const proxy = {
+		port: 0,
+		delayMs,
+		close: async () => {
+			for (const socket of sockets) socket.destroy();
+			await new Promise<void>((resolve) => server.close(() => resolve()));
+		},
+	};
+	const server = net.createServer((client) => {
+		const upstream = net.connect(target.port, target.host);
+		for (const socket of [client, upstream]) {
+			sockets.add(socket);
+			socket.on('close', () => {
+				sockets.delete(socket);
+				client.destroy();
+				upstream.destroy();
+			});
+			socket.on('error', () => undefined);
+		}
+		let scripts = false;
+		client.on('data', (chunk: Buffer) => {
+			scripts ||= /\$(7\r\nevalsha|4\r\neval)\r\n/i.test(chunk.toString('latin1'));
+			upstream.write(chunk);
+		});
+		// Timers of one duration fire in the order they were set: replies stay in order.
+		upstream.on('data', (chunk: Buffer) => {
+			const delay = scripts ? proxy.delayMs : 0;
+			if (delay <= 0) client.write(chunk);
+			else setTimeout(() => client.destroyed || client.write(chunk), delay);
+		});
+	});
+	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+	proxy.port = (server.address() as net.AddressInfo).port;
+	return proxy;
 }
 
 export class QueueCluster {
@@ -189,13 +260,14 @@ export class QueueCluster {
 	}
 
 	/** A process of this cluster; `userFolder` overrides the shared one (e.g. without the package). */
-	async process(name: string, role: Role, port: number, userFolder?: string): Promise<N8nProcess> {
+	async process(name: string, role: Role, port: number, userFolder?: string, extraEnv: Record<string, string> = {}): Promise<N8nProcess> {
 		const env: NodeJS.ProcessEnv = {
 			...this.installed.env(),
 			...queueEnv(this.options.services, `http://127.0.0.1:${this.webhookPorts[0] ?? this.installed.port}/`),
 			N8N_RUNNERS_BROKER_PORT: String(await freePort()),
 			N8N_PORT: String(role === 'worker' ? await freePort() : port),
 			...this.options.env,
+			...extraEnv,
 		};
 		if (userFolder) env.N8N_USER_FOLDER = userFolder;
 		const args = role === 'main' ? ['start'] : role === 'webhook' ? ['webhook'] : ['worker', `--concurrency=${this.options.concurrency ?? 1}`];
@@ -216,6 +288,13 @@ export class QueueCluster {
 		const process = await this.process(`${role}-without-package`, role, await freePort(), folder);
 		this.extras.push(process);
 		await process.start();
+		return process;
+	}
+
+	/** One more webhook processor (with the package) with its own settings; not started. */
+	async addWebhookProcessor(name: string, env: Record<string, string>): Promise<N8nProcess> {
+		const process = await this.process(name, 'webhook', await freePort(), undefined, env);
+		this.extras.push(process);
 		return process;
 	}
 
@@ -1147,7 +1226,7 @@ export async function webhookLoad(
 	options: { processors: string[]; sink: Sink; secret: string; count: number; concurrency: number; quietMs?: number },
 ): Promise<LoadRow> {
 	const { processors, sink, count, concurrency } = options;
-	const tag = `${target.node}-${concurrency}-${Date.now().toString(36)}`;
+	const tag = `${target.node}-${concurrency}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 	const ids = Array.from({ length: count }, (_, i) => `load-${tag}-${i}`);
 	const times: number[] = [];
 	const statuses: Record<string, number> = {};
