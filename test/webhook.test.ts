@@ -493,10 +493,15 @@ describe('remembered deliveries', () => {
 	// that copy (when changed), writes it through its one write connection (in order) and
 	// then answers. n8n 2.x does all that after it created the run; 1.x right after the node
 	// returns, so on 1.x every copy of a burst is read before the first save ends.
+	// `inOrder`: n8n's writes land in the order it issued them (SQLite's one write connection);
+	// otherwise in any order (Postgres's pool), where a burst's last keys may wait for the next
+	// delivery but are never lost from what is saved after it.
 	it.each([
-		['2.x: read, save and answer after the run is created', '2.x'],
-		['1.x: read, save and answer as soon as the node returns', '1.x'],
-	] as const)('concurrent deliveries never drop each other from what is saved (%s)', async (_title, n8n) => {
+		['2.x: read, save and answer after the run is created', '2.x', true],
+		['1.x: read, save and answer as soon as the node returns', '1.x', true],
+		['2.x, writes landing in any order', '2.x', false],
+		['1.x, writes landing in any order', '1.x', false],
+	] as const)('concurrent deliveries never drop each other from what is saved (%s)', async (_title, n8n, inOrder) => {
 		const ledger = new DeliveryLedger();
 		let db: unknown = undefined;
 		const writes: SavedDeliveries[] = [];
@@ -524,27 +529,34 @@ describe('remembered deliveries', () => {
 			}
 			if (copy.changed) {
 				const value = structuredClone(copy.deliveries) as SavedDeliveries;
-				const written = (writeQueue = writeQueue.then(async () => {
-					await new Promise((r) => setTimeout(r, n8n === '1.x' ? random() : 0));
+				const write = async () => {
+					await new Promise((r) => setTimeout(r, n8n === '1.x' || !inOrder ? random() : 0));
 					db = value;
 					writes.push(value);
-				}));
-				await written;
+				};
+				await (inOrder ? (writeQueue = writeQueue.then(write)) : write());
 			}
 			ledger.settle('w:n', claim.fp, true); // n8n answers 200
 		};
 		const keys = Array.from({ length: 300 }, (_, i) => `burst-${i}`);
 		await Promise.all(keys.map((key) => deliver(key, [random(), random()])));
-		expect(keys.filter((key) => !savedHas(db, key))).toEqual([]);
-		// Every write holds at least what the one before it held; fewer writes than deliveries.
-		const held = (w: SavedDeliveries) => new Set(Object.values(w.hours).join('').match(/.{10}/g));
-		for (let i = 1; i < writes.length; i++) {
-			expect(writes[i].seq).toBeGreaterThanOrEqual(writes[i - 1].seq);
-			const now = held(writes[i]);
-			expect([...held(writes[i - 1])].filter((fp) => !now.has(fp))).toEqual([]);
+		const writesInBurst = writes.length;
+		if (inOrder) {
+			expect(keys.filter((key) => !savedHas(db, key))).toEqual([]);
+			// Every write holds at least what the one before it held.
+			const held = (w: SavedDeliveries) => new Set(Object.values(w.hours).join('').match(/.{10}/g));
+			for (let i = 1; i < writes.length; i++) {
+				expect(writes[i].seq).toBeGreaterThanOrEqual(writes[i - 1].seq);
+				const now = held(writes[i]);
+				expect([...held(writes[i - 1])].filter((fp) => !now.has(fp))).toEqual([]);
+			}
 		}
-		// n8n 2.x: saves coalesce while runs are created. n8n 1.x: a delivery read while a save
-		// is in flight writes the union again (nothing after it would), at most one per delivery.
-		expect(writes.length).toBeLessThan(n8n === '2.x' ? keys.length / 3 : keys.length + 1);
+		// The next delivery, later: afterwards every key is saved, whatever order the writes took.
+		await deliver('next', [0, 0]);
+		expect([...keys, 'next'].filter((key) => !savedHas(db, key))).toEqual([]);
+		// n8n 2.x: saves coalesce while runs are created, far fewer writes than deliveries.
+		// (n8n 1.x decides each request's save as the node returns: during a burst about one
+		// write per delivery, the price of saving the burst's end with it.)
+		if (n8n === '2.x') expect(writesInBurst).toBeLessThan(keys.length / 3);
 	});
 });

@@ -330,6 +330,7 @@ export class InboundFlowWebhookTrigger implements INodeType {
 			}
 			handedToN8n = true;
 			const acknowledgement = { received: true, delivery_id: key };
+			let answerRead = false;
 			const result: IWebhookResponseData = { workflowData: [[output]] };
 			// n8n 2.x reads the answer body after it created the execution and before it saves
 			// static data; building the execution re-wraps the same static-data object and clears
@@ -337,8 +338,11 @@ export class InboundFlowWebhookTrigger implements INodeType {
 			Object.defineProperty(result, 'webhookResponse', {
 				enumerable: true,
 				get: () => {
-					const fresh = ledger.atSavePoint(trigger, claim.fp, Date.now());
-					if (fresh) latest = fresh;
+					if (!answerRead) {
+						answerRead = true;
+						const fresh = ledger.atSavePoint(trigger, claim.fp, Date.now());
+						if (fresh) latest = fresh;
+					}
 					if (latest) staticData.deliveries = latest as unknown as IDataObject;
 					return acknowledgement;
 				},

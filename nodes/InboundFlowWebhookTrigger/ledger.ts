@@ -9,10 +9,14 @@
 //   trigger); the oldest go first.
 // - Saved as one compact object: per hour, the 10-character fingerprints of the keys.
 //   What is saved is always everything this process remembers (a union, never an older
-//   copy), and saves are issued one at a time: the next one only after n8n answered the
-//   request that carried the previous one (n8n saves static data before answering), so
-//   a newer copy is never overwritten by an older one. A delivery that arrives while a
-//   save is in flight does not add a database write; the next save carries its key.
+//   copy). Saves are issued one at a time (the next one only after n8n answered the
+//   request that carried the previous one; n8n saves static data before answering), so a
+//   delivery that arrives while a save is in flight adds no database write: a later
+//   request carries its key. One exception, for the end of a burst: the last request n8n
+//   reads while a save is in flight, when no later request could carry the rest, saves
+//   it too. Two saves may then land in either order (Postgres has several connections),
+//   so until both are answered only the older copy counts as saved; if the newer one may
+//   have been overwritten, the next request that can carry a save saves again.
 import { createHash, randomUUID } from 'crypto';
 
 /** How long a delivery is remembered: longer than the redelivery schedule assumed (72 h). */
@@ -64,7 +68,10 @@ class Trigger {
 	/** Changes made (keys added or forgotten) and the last change a save is known to hold. */
 	changes = 0;
 	saved = 0;
-	flight?: { fp: string; changes: number; since: number };
+	/** Saves in flight: the delivery whose request carries each, and the change count its copy holds. */
+	flights = new Map<string, { changes: number; since: number }>();
+	/** The lowest change count among the saves answered since none was in flight (they may have landed in any order). */
+	landedMin = Infinity;
 	merged = '';
 }
 
@@ -174,15 +181,16 @@ export class DeliveryLedger {
 			}
 			pending.resolve(accepted);
 		}
-		if (t.flight?.fp === fp) {
+		const flight = t.flights.get(fp);
+		if (flight) {
 			// n8n saves static data before it answers, and only when it answers 2xx.
-			if (accepted) t.saved = Math.max(t.saved, t.flight.changes);
-			t.flight = undefined;
-			// Keys taken while that save was in flight ride on the newest delivery still
-			// waiting for n8n's answer, so the end of a burst is saved without waiting for
-			// the next delivery. (If n8n had already passed its save for that request, they
-			// are saved with the next delivery instead.)
-			if (t.changes > t.saved) {
+			t.flights.delete(fp);
+			if (accepted) t.landedMin = Math.min(t.landedMin, flight.changes);
+			this.endFlights(t, nowMs);
+			// Keys taken while the saves were in flight ride on the newest delivery still
+			// waiting for n8n's answer (not yet read by n8n), so the end of a burst is saved
+			// without waiting for the next delivery.
+			if (t.flights.size === 0 && t.changes > t.saved) {
 				const carrier = [...t.entries].reverse().find(([key, e]) => key !== fp && e.pending?.carry && !e.pending.passed);
 				if (carrier) carrier[1].pending!.carry!(this.snapshot(id, carrier[0], nowMs));
 			}
@@ -192,8 +200,19 @@ export class DeliveryLedger {
 	/** Whether the delivery just taken should carry a save: something unsaved, and no save in flight. */
 	shouldSave(id: string, nowMs: number): boolean {
 		const t = this.trigger(id);
-		if (t.flight && nowMs - t.flight.since > FLIGHT_MAX_MS) t.flight = undefined;
-		return t.changes > t.saved && t.flight === undefined;
+		this.endFlights(t, nowMs);
+		return t.changes > t.saved && t.flights.size === 0;
+	}
+
+	/**
+	 * Gives up saves whose request never got an answer, and once none is in flight counts
+	 * as saved what every copy answered since holds (the oldest of them, whichever landed last).
+	 */
+	private endFlights(t: Trigger, nowMs: number): void {
+		for (const [fp, flight] of t.flights) if (nowMs - flight.since > FLIGHT_MAX_MS) t.flights.delete(fp);
+		if (t.flights.size > 0 || t.landedMin === Infinity) return;
+		t.saved = Math.max(t.saved, t.landedMin);
+		t.landedMin = Infinity;
 	}
 
 	/**
@@ -203,11 +222,14 @@ export class DeliveryLedger {
 	 * request must carry, or undefined:
 	 * - the request already carries a save: the newest union, if keys came since;
 	 * - no save in flight and something unsaved: this request saves it;
-	 * - a save in flight and no other request that could still carry the rest (none pending
-	 *   that n8n has not read): this request saves the rest now. Without it, the end of a
-	 *   burst on n8n 1.x (every copy read before the save in flight ends) stayed unsaved
-	 *   until the next delivery. Both saves hold the union, so their order does not lose keys
-	 *   as long as n8n writes them in the order it decided them (one write connection).
+	 * - saves in flight that hold everything: nothing;
+	 * - a save in flight, more taken since, and no other request that could still carry
+	 *   the rest (none pending that n8n has not read): this request saves the rest now.
+	 *   Without it, the end of a burst on n8n 1.x (every copy read before the save in flight
+	 *   ends) stayed unsaved until the next delivery. With one write connection (SQLite) the
+	 *   newer copy lands last; with several (Postgres) it may land first, and then counts as
+	 *   saved only once both are answered and only up to the older (see `endFlights`).
+	 * Only the first read decides; n8n reads the answer once.
 	 */
 	atSavePoint(id: string, fp: string, nowMs: number): SavedDeliveries | undefined {
 		const t = this.trigger(id);
@@ -216,10 +238,12 @@ export class DeliveryLedger {
 			if (pending.passed) return undefined;
 			pending.passed = true;
 		}
-		if (t.flight && nowMs - t.flight.since > FLIGHT_MAX_MS) t.flight = undefined;
+		this.endFlights(t, nowMs);
 		if (t.changes <= t.saved) return undefined;
-		if (t.flight?.fp === fp) return t.changes > t.flight.changes ? this.snapshot(id, fp, nowMs) : undefined;
-		if (t.flight) {
+		const mine = t.flights.get(fp);
+		if (mine) return t.changes > mine.changes ? this.snapshot(id, fp, nowMs) : undefined;
+		if (t.flights.size > 0) {
+			if ([...t.flights.values()].some((flight) => flight.changes >= t.changes)) return undefined;
 			const laterCarrier = [...t.entries].some(([key, e]) => key !== fp && e.pending?.carry && !e.pending.passed);
 			if (laterCarrier) return undefined;
 		}
@@ -230,7 +254,7 @@ export class DeliveryLedger {
 	snapshot(id: string, fp: string, nowMs: number): SavedDeliveries {
 		const t = this.trigger(id);
 		this.prune(t, nowMs);
-		t.flight = { fp, changes: t.changes, since: nowMs };
+		t.flights.set(fp, { changes: t.changes, since: nowMs });
 		const hours: Record<string, string> = {};
 		for (const [key, entry] of t.entries) hours[entry.hour] = (hours[entry.hour] ?? '') + key;
 		return { v: 2, writer: this.writer, seq: t.changes, hours };

@@ -249,9 +249,14 @@ export async function buildSqlite3(version, env) {
 			logFile: path.join(dir, 'rebuild.log'),
 		});
 		if (code === 0 && fs.existsSync(target)) {
-			fs.mkdirSync(path.dirname(kept), { recursive: true });
-			fs.copyFileSync(target, `${kept}.tmp`);
-			fs.renameSync(`${kept}.tmp`, kept);
+			// Best effort: without the kept copy the other versions compile their own.
+			try {
+				fs.mkdirSync(path.dirname(kept), { recursive: true });
+				fs.copyFileSync(target, `${kept}.${process.pid}.tmp`);
+				fs.renameSync(`${kept}.${process.pid}.tmp`, kept);
+			} catch (error) {
+				log(`sqlite3 build not kept for reuse (${error.message})`);
+			}
 		}
 		return code;
 	};
