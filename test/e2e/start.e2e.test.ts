@@ -194,7 +194,10 @@ describe('npm start', () => {
 		const recordings = path.join(userFolder, 'recordings');
 		const deadline = Date.now() + 100_000;
 		let saved: string[] = [];
-		while (saved.length === 0 && Date.now() < deadline) {
+		// n8n creates the file before it writes its bytes: read it once it has its full length
+		// (a shorter or longer file still fails the checksum below, after the deadline).
+		const complete = (name: string) => fs.statSync(path.join(recordings, name)).size === DEFAULT_RECORDING_CONFIG.recordingBytes;
+		while (!(saved.length > 0 && complete(saved[0])) && Date.now() < deadline) {
 			await new Promise((r) => setTimeout(r, 1000));
 			saved = fs.existsSync(recordings) ? fs.readdirSync(recordings).filter((f) => /^call-[0-9a-f-]{36}\.mp3$/.test(f)) : [];
 		}
