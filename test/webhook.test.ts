@@ -493,6 +493,56 @@ describe('remembered deliveries', () => {
 	// that copy (when changed), writes it through its one write connection (in order) and
 	// then answers. n8n 2.x does all that after it created the run; 1.x right after the node
 	// returns, so on 1.x every copy of a burst is read before the first save ends.
+	// Each rule of the save point, step by step (n8n reads a request's answer, then decides on its save).
+	describe('the save point', () => {
+		const fp = fingerprint;
+		const held = (snapshot: SavedDeliveries | undefined, keys: string[]) => keys.every((key) => savedHas(snapshot, key));
+		const inFlight = (ledger: DeliveryLedger, key: string, now: number) => {
+			ledger.claim('w:n', key, now);
+			return ledger.snapshot('w:n', fp(key), now);
+		};
+
+		it('a request read while a save is in flight and nothing later could carry the rest saves the union itself', () => {
+			const ledger = new DeliveryLedger();
+			const now = Date.now();
+			inFlight(ledger, 'a', now);
+			ledger.claim('w:n', 'b', now);
+			const own = ledger.atSavePoint('w:n', fp('b'), now);
+			expect(held(own, ['a', 'b'])).toBe(true);
+		});
+
+		it('it leaves the rest to a later request n8n has not read yet, which carries it once the save in flight is answered', () => {
+			const ledger = new DeliveryLedger();
+			const now = Date.now();
+			inFlight(ledger, 'a', now);
+			let carried: SavedDeliveries | undefined;
+			ledger.claim('w:n', 'c', now, (snapshot) => (carried = snapshot));
+			let carriedToB = false;
+			ledger.claim('w:n', 'b', now, () => (carriedToB = true));
+			// b is read first: c can still carry, so b adds no write.
+			expect(ledger.atSavePoint('w:n', fp('b'), now)).toBeUndefined();
+			ledger.settle('w:n', fp('a'), true);
+			// The newest request n8n has not read (c), not b, whose save n8n already decided.
+			expect(carriedToB).toBe(false);
+			expect(held(carried, ['a', 'b', 'c'])).toBe(true);
+		});
+
+		it('a save in flight that holds everything adds no write; the carrier re-snapshots when keys came since; the first read alone decides', () => {
+			const ledger = new DeliveryLedger();
+			const now = Date.now();
+			ledger.claim('w:n', 'a', now);
+			ledger.claim('w:n', 'b', now);
+			ledger.snapshot('w:n', fp('a'), now); // a carries {a, b}
+			expect(ledger.atSavePoint('w:n', fp('b'), now)).toBeUndefined();
+			ledger.claim('w:n', 'c', now);
+			expect(held(ledger.atSavePoint('w:n', fp('a'), now), ['a', 'b', 'c'])).toBe(true);
+			expect(ledger.atSavePoint('w:n', fp('a'), now)).toBeUndefined();
+			ledger.settle('w:n', fp('a'), true);
+			ledger.settle('w:n', fp('b'), true);
+			expect(ledger.shouldSave('w:n', now)).toBe(false); // c is saved
+		});
+	});
+
 	// `inOrder`: n8n's writes land in the order it issued them (SQLite's one write connection);
 	// otherwise in any order (Postgres's pool), where a burst's last keys may wait for the next
 	// delivery but are never lost from what is saved after it.

@@ -14,9 +14,9 @@
 //   delivery that arrives while a save is in flight adds no database write: a later
 //   request carries its key. One exception, for the end of a burst: the last request n8n
 //   reads while a save is in flight, when no later request could carry the rest, saves
-//   it too. Two saves may then land in either order (Postgres has several connections),
-//   so until both are answered only the older copy counts as saved; if the newer one may
-//   have been overwritten, the next request that can carry a save saves again.
+//   it too. With one write connection (SQLite) that newer copy lands last; with several
+//   (Postgres) the two may land in either order, and then the burst's last keys are saved
+//   with the next delivery (every save holds the whole union).
 import { createHash, randomUUID } from 'crypto';
 
 /** How long a delivery is remembered: longer than the redelivery schedule assumed (72 h). */
@@ -70,8 +70,6 @@ class Trigger {
 	saved = 0;
 	/** Saves in flight: the delivery whose request carries each, and the change count its copy holds. */
 	flights = new Map<string, { changes: number; since: number }>();
-	/** The lowest change count among the saves answered since none was in flight (they may have landed in any order). */
-	landedMin = Infinity;
 	merged = '';
 }
 
@@ -185,8 +183,8 @@ export class DeliveryLedger {
 		if (flight) {
 			// n8n saves static data before it answers, and only when it answers 2xx.
 			t.flights.delete(fp);
-			if (accepted) t.landedMin = Math.min(t.landedMin, flight.changes);
-			this.endFlights(t, nowMs);
+			if (accepted) t.saved = Math.max(t.saved, flight.changes);
+			this.expireFlights(t, nowMs);
 			// Keys taken while the saves were in flight ride on the newest delivery still
 			// waiting for n8n's answer (not yet read by n8n), so the end of a burst is saved
 			// without waiting for the next delivery.
@@ -200,19 +198,13 @@ export class DeliveryLedger {
 	/** Whether the delivery just taken should carry a save: something unsaved, and no save in flight. */
 	shouldSave(id: string, nowMs: number): boolean {
 		const t = this.trigger(id);
-		this.endFlights(t, nowMs);
+		this.expireFlights(t, nowMs);
 		return t.changes > t.saved && t.flights.size === 0;
 	}
 
-	/**
-	 * Gives up saves whose request never got an answer, and once none is in flight counts
-	 * as saved what every copy answered since holds (the oldest of them, whichever landed last).
-	 */
-	private endFlights(t: Trigger, nowMs: number): void {
+	/** Gives up saves whose request never got an answer. */
+	private expireFlights(t: Trigger, nowMs: number): void {
 		for (const [fp, flight] of t.flights) if (nowMs - flight.since > FLIGHT_MAX_MS) t.flights.delete(fp);
-		if (t.flights.size > 0 || t.landedMin === Infinity) return;
-		t.saved = Math.max(t.saved, t.landedMin);
-		t.landedMin = Infinity;
 	}
 
 	/**
@@ -227,8 +219,8 @@ export class DeliveryLedger {
 	 *   the rest (none pending that n8n has not read): this request saves the rest now.
 	 *   Without it, the end of a burst on n8n 1.x (every copy read before the save in flight
 	 *   ends) stayed unsaved until the next delivery. With one write connection (SQLite) the
-	 *   newer copy lands last; with several (Postgres) it may land first, and then counts as
-	 *   saved only once both are answered and only up to the older (see `endFlights`).
+	 *   newer copy lands last; with several (Postgres) it may land first, and then the rest
+	 *   is saved with the next delivery.
 	 * Only the first read decides; n8n reads the answer once.
 	 */
 	atSavePoint(id: string, fp: string, nowMs: number): SavedDeliveries | undefined {
@@ -238,7 +230,7 @@ export class DeliveryLedger {
 			if (pending.passed) return undefined;
 			pending.passed = true;
 		}
-		this.endFlights(t, nowMs);
+		this.expireFlights(t, nowMs);
 		if (t.changes <= t.saved) return undefined;
 		const mine = t.flights.get(fp);
 		if (mine) return t.changes > mine.changes ? this.snapshot(id, fp, nowMs) : undefined;
