@@ -147,12 +147,18 @@ async function scenario(
 		row.otherAppRequests = during.length;
 		row.otherApp429 = during.filter((r) => r.status === 429).length;
 		row.otherAppShare = `${((during.filter((r) => r.status === 200).length / ((seconds * 1000 * LIMIT) / windowMs)) * 100).toFixed(1)} %`;
-		// What the other app left in the node's first window (from its first request): the
-		// limit less the other app's successful requests then; the node's part of that.
+		// In every whole window of the node's run (the server's own when fixed; one after
+		// another from the node's first request when sliding): the node's part of what the
+		// other app left; the least of them.
 		const first = log[0]?.at ?? started;
-		const inFirst = (list: Array<{ status: number; at: number }>) =>
-			list.filter((r) => r.status === 200 && r.at >= first && r.at < first + windowMs).length;
-		row.shareOfWhatOtherLeft = `${((inFirst(log) / (LIMIT - inFirst(other.log))) * 100).toFixed(1)} %`;
+		const last = log.at(-1)?.at ?? started;
+		const okIn = (list: Array<{ status: number; at: number }>, from: number) =>
+			list.filter((r) => r.status === 200 && r.at >= from && r.at < from + windowMs).length;
+		const shares: number[] = [];
+		for (let from = model === 'fixed' ? Math.ceil(first / windowMs) * windowMs : first; from + windowMs <= last; from += windowMs) {
+			shares.push(okIn(log, from) / (LIMIT - okIn(other.log, from)));
+		}
+		row.shareOfWhatOtherLeft = shares.length ? `${(Math.min(...shares) * 100).toFixed(1)} % (least of ${shares.length} windows)` : 'n/a (run shorter than a window)';
 	}
 	return row;
 }

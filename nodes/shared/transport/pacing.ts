@@ -11,9 +11,19 @@
 // the server asks for is bounded: a longer one fails that execution and is not kept.
 //
 // Other clients on the key (another integration of the business, or another n8n process
-// of ours) keep room: unless the key's credential says to use the whole limit, the node
-// holds at most the limit less what the others used in the last window and one more
-// request, so their next request finds the key open (see reserveOf).
+// of ours) keep room: unless the key's credential says to use the whole limit,
+// - alone, the node keeps one request of the window open (limits of 20 and more), so a
+//   client that starts while a long run holds the key gets its first request through and
+//   is seen;
+// - once others are seen, the node holds at most the limit less the most they held in the
+//   last window and one more request, and never less than half the limit (see reserveOf);
+//   for the first window after others appear it holds half, since a first look may show
+//   only part of their use;
+// - while others are new, and on a fixed window, the last few requests the window allows
+//   go one by one across it, so the node also looks at the key later in the window;
+// - a fixed window is recognised when the server forgets requests of ours a sliding window
+//   would still hold; from then on the others' count since the window began is projected
+//   over the whole window.
 import { header } from '../utils';
 
 /**
@@ -72,7 +82,17 @@ interface Slot {
 	ours: boolean;
 	inFlight: boolean;
 	/** Ours: its entry in `mine`. */
-	sent?: { at: number };
+	sent?: Mine;
+	/** Ours, held past its modelled end because the server still counted it: `at` is a guess. */
+	guessed?: boolean;
+}
+
+/** One of our requests of the last window. */
+interface Mine {
+	/** Its answer's time (its send's while in flight). */
+	at: number;
+	sentAt: number;
+	answered: boolean;
 }
 
 interface KeyState {
@@ -96,7 +116,7 @@ interface KeyState {
 	 * Our own requests of the last window (a 429 dropped), by their answer's time (their
 	 * send's while in flight): exact, never corrected by the server's answers, unlike `slots`.
 	 */
-	mine: Array<{ at: number }>;
+	mine: Mine[];
 	/**
 	 * How many of the requests in the server's window were other clients' at each answer
 	 * (X-RateLimit-Limit less Remaining, less ours of the last window), for one window.
@@ -104,6 +124,17 @@ interface KeyState {
 	othersSeen: Array<{ at: number; count: number }>;
 	/** The key's credential setting (the last one a request with the key carried). */
 	use?: RateLimitUse;
+	/** Other clients were first seen then, after a window with none: see reserveOf. */
+	othersSince?: number;
+	/** Our last send among the last few the window allows (see delayBefore). */
+	lastStepAt?: number;
+	/** The last answer that carried the rate-limit headers. */
+	lastAnswerAt?: number;
+	/**
+	 * The key's window was seen to be fixed (the server forgot requests of ours a sliding
+	 * window would still hold): the current one began then at the latest.
+	 */
+	fixedStart?: number;
 	/** A spent key with no window length known is asked at this time (see probeTime). */
 	probeAt?: number;
 }
@@ -174,6 +205,9 @@ function known(state: KeyState): boolean {
 }
 
 const GRACE_MS = 1000;
+const STEPS = 4;
+/** From this limit up, a node alone keeps one request of the window open (at most 5 % of it). */
+const SPARE_FROM_LIMIT = 20;
 
 /** Slots still held at `now`: in flight, or taken less than a window ago. */
 function live(state: KeyState, now: number): Slot[] {
@@ -183,6 +217,15 @@ function live(state: KeyState, now: number): Slot[] {
 
 /** Forgets what has left the window by `now` (ours after a grace period, see observe). */
 function expire(state: KeyState, now: number): void {
+	const length = windowOf(state);
+	if (state.fixedStart !== undefined && now >= state.fixedStart + length) {
+		// A fixed window began again: what the last one held is gone (ours answered
+		// before then; others' counts stay, the reserve rests on them).
+		state.fixedStart += Math.floor((now - state.fixedStart) / length) * length;
+		const start = state.fixedStart;
+		state.slots = state.slots.filter((s) => s.inFlight || s.at >= start);
+		state.mine = state.mine.filter((m) => !m.answered || m.at >= start);
+	}
 	if (state.resetAt !== undefined && now >= state.resetAt) {
 		// The server said the window ends then: what it held is gone.
 		const end = state.resetAt;
@@ -200,19 +243,32 @@ const sum = (list: Array<{ count: number }>) => list.reduce((n, s) => n + s.coun
 
 /**
  * The requests the node leaves to other clients of the key: the most of the server's
- * window that was theirs at any answer in the last window, and one more (0 when none was
- * seen, or with `wholeLimit`). At most what leaves the node just under half the limit: a
- * client taking more than half (another Return All of ours in another process, which
- * leaves room too) does not push the node below its half, so two of them settle near
- * half each.
+ * window that was theirs at any answer in the last window, and one more; while they are
+ * new (first seen less than a window ago), the most it ever leaves. At most what leaves
+ * the node just under half the limit: a client taking more than half (another Return All
+ * of ours in another process, which leaves room too) does not push the node below its
+ * half, so two of them settle near half each. With none seen: one request, from a limit
+ * of 20 up. With `wholeLimit`: none.
  */
 function reserveOf(state: KeyState, now: number): number {
 	if ((state.use ?? DEFAULT_RATE_LIMIT_USE) === 'wholeLimit') return 0;
 	const windowMs = windowOf(state);
 	const seen = Math.max(0, ...state.othersSeen.filter((s) => s.at + windowMs > now).map((s) => s.count));
-	if (seen === 0) return 0;
+	if (seen === 0) return state.limit >= SPARE_FROM_LIMIT ? 1 : 0;
 	const floor = Math.max(1, Math.floor((state.limit - 1) / 2));
-	return Math.min(seen + 1, state.limit - floor);
+	const most = state.limit - floor;
+	if (state.othersSince !== undefined && now - state.othersSince < windowMs) return most;
+	return Math.min(seen + 1, most);
+}
+
+/** Other clients held `count` of the server's window at `now` (nothing when none). */
+function noteOthers(state: KeyState, count: number, now: number): void {
+	if (count <= 0) return;
+	const windowMs = windowOf(state);
+	if (!state.othersSeen.some((o) => o.at + windowMs > now)) state.othersSince = now;
+	// Against a fixed window, a count since the window began, projected over the whole window.
+	const elapsed = state.fixedStart === undefined ? windowMs : Math.max(1, now - state.fixedStart);
+	state.othersSeen.push({ at: now, count: Math.min(state.limit, Math.ceil((count * windowMs) / Math.min(elapsed, windowMs))) });
 }
 
 /**
@@ -231,10 +287,23 @@ export function delayBefore(key: string, now: number, use?: RateLimitUse): numbe
 	const ours = held.filter((s) => s.ours);
 	if (sum(held) < state.limit) {
 		const reserve = reserveOf(state, now);
-		if (reserve === 0 || state.mine.length + reserve < state.limit) return 0;
+		if (reserve === 0) return 0;
+		const windowMs = windowOf(state);
+		// The last few requests of ours the window allows go one by one across it: each
+		// answer shows the key at another moment (a fixed window beginning again, another
+		// client's first request, the others' use growing) that a burst would not.
+		const room = state.limit - reserve;
+		const steps = Math.min(STEPS, Math.floor(room / 4));
+		const stepping = state.fixedStart !== undefined || (state.othersSince !== undefined && now - state.othersSince < windowMs);
+		if (stepping && steps > 0 && state.mine.length >= room - steps && state.mine.length < room) {
+			const next = (state.lastStepAt ?? -Infinity) + windowMs / (steps + 1);
+			if (now < next) return Math.max(1, Math.ceil(next - now));
+			state.lastStepAt = now;
+			return 0;
+		}
+		if (state.mine.length + reserve < state.limit) return 0;
 		// Room left only for the other clients: ours wait until one of ours leaves the
 		// window, or the others' busiest moment does (and the reserve may shrink).
-		const windowMs = windowOf(state);
 		const leaves = Math.min(...state.mine.map((m) => m.at), ...state.othersSeen.map((o) => o.at)) + windowMs - now + 25;
 		return Math.max(1, Math.min(leaves, settings.maxRetryAfterMs));
 	}
@@ -281,7 +350,7 @@ function untilLeaves(state: KeyState, slots: Slot[], now: number): number | unde
 
 /** A request with this key goes now: it holds a slot from now. Returns its handle for `observe`. */
 export function taking(key: string, now: number): Slot {
-	const sent = { at: now };
+	const sent: Mine = { at: now, sentAt: now, answered: false };
 	const slot: Slot = { at: now, count: 1, ours: true, inFlight: true, sent };
 	const state = stateOf(key);
 	state.slots.push(slot);
@@ -300,11 +369,18 @@ export function taking(key: string, now: number): Slot {
 export function observe(key: string, slot: Slot | undefined, headers: Record<string, unknown>, status: number, now: number): void {
 	const state = stateOf(key);
 	const oldestBefore = Math.min(...state.slots.filter((s) => !s.inFlight).map((s) => s.at));
+	// Ours the server may have counted when it answered (some time after this one was sent):
+	// every one answered less than a window before this one's send, or still in flight.
+	const sentAt = slot?.sent?.sentAt ?? now;
+	const oursCounted = state.mine.filter((m) => m !== slot?.sent && m.at > sentAt - windowOf(state)).length;
 	if (slot) {
 		slot.inFlight = false;
 		slot.at = now;
 		// The server counted it between its send and now: it leaves one window after now at the latest.
-		if (slot.sent) slot.sent.at = now;
+		if (slot.sent) {
+			slot.sent.at = now;
+			slot.sent.answered = true;
+		}
 		if (status === 429) {
 			state.slots = state.slots.filter((s) => s !== slot);
 			state.mine = state.mine.filter((m) => m !== slot.sent);
@@ -326,17 +402,31 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 	// clients' (0 when alone: the slot ours cannot yet take is not theirs).
 	if (status === 429) {
 		expire(state, now);
-		const others = state.limit - state.mine.length;
-		if (others > 0) state.othersSeen.push({ at: now, count: others });
+		noteOthers(state, state.limit - oursCounted, now);
+		state.lastAnswerAt = now;
 		return;
 	}
 	const reset = parseReset(header(headers, 'x-ratelimit-reset'), now);
 	if (reset !== undefined && reset > now && acceptable(reset - now)) state.resetAt = reset;
 	expire(state, now);
 	const inWindow = Math.min(state.limit, Math.max(0, state.limit - Math.floor(remaining)));
-	// Others' part of the window, against our own requests of the last window (exact).
-	const others = inWindow - state.mine.length;
-	if (others > 0) state.othersSeen.push({ at: now, count: others });
+	// Ours sent less than a window ago and answered before this one was sent: a sliding
+	// window still held every one of them when it counted this one. Fewer in the server's
+	// window: it is fixed and began since the last answer, forgetting ours answered by then.
+	// (A length learned from Retry-After, whole seconds, is sure to a second; the
+	// documented one is taken as exact.)
+	const windowMs = windowOf(state);
+	const sure = windowMs - (known(state) ? Math.min(windowMs / 2, Math.max(1000, windowMs / 10)) : 0);
+	const young = state.mine.filter((m) => m.answered && m.at < sentAt && m.sentAt > now - sure).length;
+	if (inWindow - 1 < young && state.lastAnswerAt !== undefined) {
+		const before = state.lastAnswerAt;
+		state.mine = state.mine.filter((m) => !m.answered || m.at > before || m === slot?.sent);
+		state.slots = state.slots.filter((s) => s.inFlight || s.at > before || s === slot);
+		state.fixedStart = now;
+	}
+	state.lastAnswerAt = now;
+	// Others' part of the window, against our own requests it may hold (this one among them).
+	noteOthers(state, inWindow - oursCounted - 1, now);
 	const held = live(state, now);
 	const inFlight = sum(held.filter((s) => s.inFlight));
 	const settled = held.filter((s) => !s.inFlight);
@@ -344,10 +434,10 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 	if (inWindow > modelled + inFlight) {
 		let count = inWindow - modelled - inFlight;
 		// Our own slots just past their modelled end first: the server may hold them a little longer.
-		const windowMs = windowOf(state);
 		for (const s of state.slots.filter((o) => o.ours && !o.inFlight && o.at + windowMs <= now)) {
 			if (count <= 0) break;
 			s.at = now - windowMs + GRACE_MS;
+			s.guessed = true;
 			count -= s.count;
 		}
 		if (count > 0) state.slots.push({ at: now, count, ours: false, inFlight: false });
@@ -419,7 +509,7 @@ function describeWait(ms: number, source: string): string {
  * that long. Only when that slot is ours (others' are noticed late, their time unknown).
  */
 function learnWindow(state: KeyState, end: number, now: number): void {
-	const held = live(state, now).filter((s) => !s.inFlight);
+	const held = live(state, now).filter((s) => !s.inFlight && !s.guessed);
 	if (held.length === 0) return;
 	const oldest = held.reduce((a, b) => (b.at < a.at ? b : a));
 	if (!oldest.ours || held.some((s) => !s.ours && s.at <= oldest.at)) return;
