@@ -14,7 +14,12 @@ export interface SimServer {
 	limit: number;
 	windowMs: number;
 	model: 'fixed' | 'sliding';
+	/** X-RateLimit-Reset (unix seconds, rounded up), as the emulator's `sendReset` switch. */
+	sendReset?: boolean;
 }
+
+/** Virtual time starts here (a multiple of every window used): X-RateLimit-Reset reads as unix seconds. */
+const EPOCH = 1_700_000_040_000;
 
 /** One client: an execution of ours (paced by `pacing`, `requests` one after another) or another app (a fixed period, not paced). */
 export type SimClient =
@@ -22,7 +27,7 @@ export type SimClient =
 	| { kind: 'app'; everyMs: number; startAt: number; stopAt: number };
 
 export interface SimResult {
-	/** Per client: [send time, status] of every request. */
+	/** Per client: [send time, status] of every request (times from the start of the run). */
 	logs: Array<Array<{ at: number; status: number }>>;
 	/** Per client: when its last request was answered (node clients). */
 	doneAt: number[];
@@ -51,9 +56,9 @@ export interface SimOptions {
 export function simulate(server: SimServer, clients: SimClient[], options: SimOptions = {}): SimResult {
 	const rand = random(options.seed ?? 1);
 	const [low, high] = options.latencyMs ?? [2, 8];
-	const untilMs = options.untilMs ?? 30 * 60_000;
+	const untilMs = EPOCH + (options.untilMs ?? 30 * 60_000);
 	const latency = () => low + rand() * (high - low);
-	let now = 0;
+	let now = EPOCH;
 	let sequence = 0;
 	const queue: Array<{ at: number; seq: number; run: () => void }> = [];
 	const at = (time: number, run: () => void) => {
@@ -85,6 +90,7 @@ export function simulate(server: SimServer, clients: SimClient[], options: SimOp
 			'x-ratelimit-limit': String(limit),
 			'x-ratelimit-remaining': String(Math.max(0, limit - count)),
 		};
+		if (server.sendReset) headers['x-ratelimit-reset'] = String(Math.ceil(resetMs / 1000));
 		if (!limited) return { status: 200, headers };
 		headers['retry-after'] = String(Math.max(1, Math.ceil((resetMs - now) / 1000)));
 		return { status: 429, headers };
@@ -96,18 +102,18 @@ export function simulate(server: SimServer, clients: SimClient[], options: SimOp
 		const sentAt = now;
 		at(now + latency(), () => {
 			const answer = handle();
-			logs[i].push({ at: sentAt, status: answer.status });
+			logs[i].push({ at: sentAt - EPOCH, status: answer.status });
 			at(now + latency(), () => then(answer.status, answer.headers));
 		});
 	};
 	clients.forEach((client, i) => {
 		if (client.kind === 'app') {
 			const tick = () => {
-				if (now >= client.stopAt) return;
+				if (now >= EPOCH + client.stopAt) return;
 				request(i, () => undefined);
 				at(now + client.everyMs, tick);
 			};
-			at(client.startAt, tick);
+			at(EPOCH + client.startAt, tick);
 			return;
 		}
 		const { pacing, key } = client;
@@ -115,7 +121,7 @@ export function simulate(server: SimServer, clients: SimClient[], options: SimOp
 		let retries = 0;
 		const next = () => {
 			if (left === 0) {
-				doneAt[i] = now;
+				doneAt[i] = now - EPOCH;
 				return;
 			}
 			const d = pacing.delayBefore(key, now, client.use ?? 'leaveRoom');
@@ -130,7 +136,7 @@ export function simulate(server: SimServer, clients: SimClient[], options: SimOp
 					const verdict = pacing.rateLimited(key, headers, retries, now);
 					if ('tooLong' in verdict || retries >= pacing.settings.maxRateLimitRetries) throw new Error(`client ${i}: gave up`);
 					retries++;
-					at(now + verdict.wait, next);
+					at(now + Math.min(verdict.wait, pacing.settings.maxRetryAfterMs), next);
 					return;
 				}
 				retries = 0;
@@ -138,7 +144,7 @@ export function simulate(server: SimServer, clients: SimClient[], options: SimOp
 				next();
 			});
 		};
-		at(client.startAt, next);
+		at(EPOCH + client.startAt, next);
 	});
 	while (queue.length > 0) {
 		let best = 0;

@@ -403,7 +403,11 @@ async function send(this: InboundFlowContext, req: ApiRequest, credentials: Reso
 			throw ranOut(code, false);
 		}
 
-		if (response === EXPIRED) throw new DeadlineError(req.action);
+		if (response === EXPIRED) {
+			// Its fate unknown: it holds its place for a window, as any request does, not forever.
+			if (slot) observe(key, slot, {}, 0, Date.now());
+			throw new DeadlineError(req.action);
+		}
 		const headers = (response.headers ?? {}) as Record<string, unknown>;
 		const status = response.statusCode;
 		if (slot) observe(key, slot, headers, status, Date.now());

@@ -226,13 +226,9 @@ function expire(state: KeyState, now: number): void {
 		state.slots = state.slots.filter((s) => s.inFlight || s.at >= start);
 		state.mine = state.mine.filter((m) => !m.answered || m.at >= start);
 	}
-	if (state.resetAt !== undefined && now >= state.resetAt) {
-		// The server said the window ends then: what it held is gone.
-		const end = state.resetAt;
-		state.slots = state.slots.filter((s) => s.inFlight || s.at > end);
-		state.mine = state.mine.filter((m) => m.at > end);
-		state.resetAt = undefined;
-	}
+	// X-RateLimit-Reset says when the key opens again, not what leaves then (on a sliding
+	// window only the oldest request): it sets a wait, never what the model holds.
+	if (state.resetAt !== undefined && now >= state.resetAt) state.resetAt = undefined;
 	const windowMs = windowOf(state);
 	if (known(state)) state.slots = state.slots.filter((s) => s.inFlight || s.at + windowMs + (s.ours ? GRACE_MS : 0) > now);
 	state.othersSeen = state.othersSeen.filter((s) => s.at + windowMs > now);
@@ -266,8 +262,11 @@ function noteOthers(state: KeyState, count: number, now: number): void {
 	if (count <= 0) return;
 	const windowMs = windowOf(state);
 	if (!state.othersSeen.some((o) => o.at + windowMs > now)) state.othersSince = now;
-	// Against a fixed window, a count since the window began, projected over the whole window.
-	const elapsed = state.fixedStart === undefined ? windowMs : Math.max(1, now - state.fixedStart);
+	// Against a fixed window, a count since the window began, projected over the whole
+	// window; in its first half, as if half had passed (a request or two seen a moment after
+	// the start says little of the rate, and overstates a light client's: the later looks
+	// of the last window, which the node's last requests of each window give, count too).
+	const elapsed = state.fixedStart === undefined ? windowMs : Math.max(windowMs / 2, now - state.fixedStart);
 	state.othersSeen.push({ at: now, count: Math.min(state.limit, Math.ceil((count * windowMs) / Math.min(elapsed, windowMs))) });
 }
 
@@ -297,7 +296,7 @@ export function delayBefore(key: string, now: number, use?: RateLimitUse): numbe
 		const stepping = state.fixedStart !== undefined || (state.othersSince !== undefined && now - state.othersSince < windowMs);
 		if (stepping && steps > 0 && state.mine.length >= room - steps && state.mine.length < room) {
 			const next = (state.lastStepAt ?? -Infinity) + windowMs / (steps + 1);
-			if (now < next) return Math.max(1, Math.ceil(next - now));
+			if (now < next) return Math.max(1, Math.min(Math.ceil(next - now), settings.maxRetryAfterMs));
 			state.lastStepAt = now;
 			return 0;
 		}
@@ -387,7 +386,8 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 		}
 	}
 	const answered = status >= 200 && status !== 429;
-	if (state.probing && answered && Number.isFinite(oldestBefore)) {
+	// (Not while other clients use the key: one of theirs leaving may be what let it through.)
+	if (state.probing && answered && Number.isFinite(oldestBefore) && state.othersSeen.length === 0) {
 		// The key was spent and this one went through: the window is at most this long.
 		const length = now - oldestBefore;
 		if (length >= 1000 && acceptable(length)) state.windowUpperMs = Math.min(state.windowUpperMs ?? Infinity, length);
@@ -422,6 +422,15 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 		const before = state.lastAnswerAt;
 		state.mine = state.mine.filter((m) => !m.answered || m.at > before || m === slot?.sent);
 		state.slots = state.slots.filter((s) => s.inFlight || s.at > before || s === slot);
+		// The first time: the others' counts seen in the window that just ended were counts
+		// since its start (a window before now at the latest), not whole windows.
+		if (state.fixedStart === undefined) {
+			const start = now - windowMs;
+			state.othersSeen = state.othersSeen.map((o) => ({
+				at: o.at,
+				count: Math.min(state.limit, Math.ceil((o.count * windowMs) / Math.max(windowMs / 2, o.at - start))),
+			}));
+		}
 		state.fixedStart = now;
 	}
 	state.lastAnswerAt = now;
@@ -510,7 +519,8 @@ function describeWait(ms: number, source: string): string {
  */
 function learnWindow(state: KeyState, end: number, now: number): void {
 	const held = live(state, now).filter((s) => !s.inFlight && !s.guessed);
-	if (held.length === 0) return;
+	// Other clients' requests, seen only as counts, may be the older ones the Retry-After is about.
+	if (held.length === 0 || state.othersSeen.length > 0) return;
 	const oldest = held.reduce((a, b) => (b.at < a.at ? b : a));
 	if (!oldest.ours || held.some((s) => !s.ours && s.at <= oldest.at)) return;
 	const length = end - oldest.at;
