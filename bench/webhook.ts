@@ -104,7 +104,7 @@ export async function webhookBench(say: (text: string) => void): Promise<IDataOb
 			const share = (of: IDataObject) => `${Math.round((Number(ours.perSecond) / Number(of.perSecond)) * 100)} %`;
 			ours.ofN8nNode = share(theirs);
 			rows.push(ours, theirs);
-			let line = `  concurrency ${concurrency}: ours ${String(ours.perSecond)}/s, n8n's ${String(theirs.perSecond)}/s (${String(ours.ofN8nNode)})`;
+			let line = `  concurrency ${concurrency}: ours ${String(ours.perSecond)}/s (lost ${String(ours.lost)}, twice ${String(ours.duplicated)}), n8n's ${String(theirs.perSecond)}/s (lost ${String(theirs.lost)}, twice ${String(theirs.duplicated)}) (${String(ours.ofN8nNode)})`;
 			if (TARGETS.includes('theirsExpr')) {
 				const expr = row(instance, 'theirsExpr', concurrency, halves.theirsExpr);
 				ours.ofN8nNodeWithExpression = share(expr);
@@ -122,7 +122,8 @@ export async function webhookBench(say: (text: string) => void): Promise<IDataOb
 	const dir = path.resolve(__dirname, '..', '..', 'bench', 'results');
 	fs.mkdirSync(dir, { recursive: true });
 	const file = process.env.BENCH_WEBHOOK_OUT ?? 'webhook.json';
-	fs.writeFileSync(path.join(dir, file), `${JSON.stringify({ date: new Date().toISOString(), n8n: n8nVersionOf(bin), settings, load, rows }, null, 2)}\n`);
+	// A name is kept under bench/results; an absolute path is used as given.
+	fs.writeFileSync(path.resolve(dir, file), `${JSON.stringify({ date: new Date().toISOString(), n8n: n8nVersionOf(bin), settings, load, rows }, null, 2)}\n`);
 	return rows;
 }
 
