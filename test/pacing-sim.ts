@@ -6,6 +6,7 @@
 // one; X-RateLimit-Limit and -Remaining on every answer and Retry-After in whole seconds,
 // rounded up, on a 429. The real-HTTP tests (pacing.test.ts) and `npm run bench` measure
 // the same targets against the emulator; this model lets the 60-s targets be tests.
+import { rng } from '../emulator/data';
 import type * as Pacing from '../nodes/shared/transport/pacing';
 
 export type PacingModule = typeof Pacing;
@@ -33,18 +34,6 @@ export interface SimResult {
 	doneAt: number[];
 }
 
-/** A seeded generator (mulberry32), for the latencies. */
-function random(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
-
 export interface SimOptions {
 	seed?: number;
 	/** Each way of a request takes between these (ms; seeded): 2–8 by default, as on loopback. */
@@ -54,7 +43,7 @@ export interface SimOptions {
 
 /** Runs the clients against one key until every node client is done (or `untilMs`). */
 export function simulate(server: SimServer, clients: SimClient[], options: SimOptions = {}): SimResult {
-	const rand = random(options.seed ?? 1);
+	const rand = rng(options.seed ?? 1);
 	const [low, high] = options.latencyMs ?? [2, 8];
 	const untilMs = EPOCH + (options.untilMs ?? 30 * 60_000);
 	const latency = () => low + rand() * (high - low);
