@@ -83,8 +83,6 @@ interface Slot {
 	inFlight: boolean;
 	/** Ours: its entry in `mine`. */
 	sent?: Mine;
-	/** Ours, held past its modelled end because the server still counted it: `at` is a guess. */
-	guessed?: boolean;
 }
 
 /** One of our requests of the last window. */
@@ -262,12 +260,18 @@ function noteOthers(state: KeyState, count: number, now: number): void {
 	if (count <= 0) return;
 	const windowMs = windowOf(state);
 	if (!state.othersSeen.some((o) => o.at + windowMs > now)) state.othersSince = now;
-	// Against a fixed window, a count since the window began, projected over the whole
-	// window; in its first half, as if half had passed (a request or two seen a moment after
-	// the start says little of the rate, and overstates a light client's: the later looks
-	// of the last window, which the node's last requests of each window give, count too).
-	const elapsed = state.fixedStart === undefined ? windowMs : Math.max(windowMs / 2, now - state.fixedStart);
-	state.othersSeen.push({ at: now, count: Math.min(state.limit, Math.ceil((count * windowMs) / Math.min(elapsed, windowMs))) });
+	state.othersSeen.push({ at: now, count: state.fixedStart === undefined ? count : perWindow(state, count, now - state.fixedStart) });
+}
+
+/**
+ * Against a fixed window, others' count `elapsed` ms after it began, projected over the
+ * whole window; in its first half, as if half had passed (a request or two seen a moment
+ * after the start says little of the rate, and overstates a light client's: the later looks
+ * of the last window, which the node's last requests of each window give, count too).
+ */
+function perWindow(state: KeyState, count: number, elapsed: number): number {
+	const windowMs = windowOf(state);
+	return Math.min(state.limit, Math.ceil((count * windowMs) / Math.min(windowMs, Math.max(windowMs / 2, elapsed))));
 }
 
 /**
@@ -426,10 +430,7 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 		// since its start (a window before now at the latest), not whole windows.
 		if (state.fixedStart === undefined) {
 			const start = now - windowMs;
-			state.othersSeen = state.othersSeen.map((o) => ({
-				at: o.at,
-				count: Math.min(state.limit, Math.ceil((o.count * windowMs) / Math.max(windowMs / 2, o.at - start))),
-			}));
+			state.othersSeen = state.othersSeen.map((o) => ({ at: o.at, count: perWindow(state, o.count, o.at - start) }));
 		}
 		state.fixedStart = now;
 	}
@@ -446,7 +447,6 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 		for (const s of state.slots.filter((o) => o.ours && !o.inFlight && o.at + windowMs <= now)) {
 			if (count <= 0) break;
 			s.at = now - windowMs + GRACE_MS;
-			s.guessed = true;
 			count -= s.count;
 		}
 		if (count > 0) state.slots.push({ at: now, count, ours: false, inFlight: false });
@@ -518,7 +518,7 @@ function describeWait(ms: number, source: string): string {
  * that long. Only when that slot is ours (others' are noticed late, their time unknown).
  */
 function learnWindow(state: KeyState, end: number, now: number): void {
-	const held = live(state, now).filter((s) => !s.inFlight && !s.guessed);
+	const held = live(state, now).filter((s) => !s.inFlight);
 	// Other clients' requests, seen only as counts, may be the older ones the Retry-After is about.
 	if (held.length === 0 || state.othersSeen.length > 0) return;
 	const oldest = held.reduce((a, b) => (b.at < a.at ? b : a));
