@@ -628,6 +628,28 @@ describe('rate limit: reaching the ceiling alone and with two executions on one 
 		}
 	}, 30_000);
 
+	it('a request cut off at its deadline holds its place for one window, not for the life of the process', async () => {
+		setup('fixed');
+		// A poll whose first request is answered only after the poll's deadline (budget 1 s).
+		emulator.inject({ kind: 'slow', path: '/v1/calls', delayMs: 2500 });
+		const started = Date.now();
+		await poll({ event: 'newCall' }, { credentials, staticData: {}, pollBudgetMs: 1000 });
+		expect(Date.now() - started).toBeLessThan(2000);
+		expect(emulator.requests.filter((r) => r.path.startsWith('/v1/calls'))).toHaveLength(1);
+		await new Promise((r) => setTimeout(r, 2 * WINDOW.windowMs));
+		emulator.clearLog();
+		await freshWindow();
+		// The whole key: the place a leaked request would hold is not hidden by the one kept open.
+		const out = await executeNode(account, { credentials: { ...credentials, rateLimitUse: 'wholeLimit' }, items: items(200) });
+		expect(json(out)).toHaveLength(200);
+		// Every fixed window strictly inside the run holds the whole limit, as without the
+		// cut-off request: it no longer holds a place.
+		const windows = emulator.requests.filter((r) => r.status === 200).map((r) => Math.floor(r.at / WINDOW.windowMs));
+		const inner = [...new Set(windows)].filter((w) => w > windows[0] && w < windows[windows.length - 1]);
+		expect(inner.length).toBeGreaterThanOrEqual(1);
+		expect(inner.map((w) => windows.filter((x) => x === w).length)).toEqual(inner.map(() => WINDOW.limit));
+	}, 40_000);
+
 	it.each(models)(
 		'two executions at once on the key in one n8n process (%s window): ≤ 2 × 429, windows used, neither below 40 % while both run',
 		async (model) => {
