@@ -56,6 +56,19 @@ async function awaitRuns(instance: LoadInstance, target: Target, expected: numbe
 interface Half {
 	sent: Sent[];
 	ms: number;
+	/** CPU time n8n's process used (every thread) from the first send until the runs were in. */
+	cpuMs: number;
+}
+
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux); NaN elsewhere. */
+export function processCpuMs(pid: number | undefined): number {
+	try {
+		const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+		// Fields 14 and 15 of stat (utime, stime), in clock ticks (100 a second on Linux).
+		return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+	} catch {
+		return NaN;
+	}
 }
 
 function row(instance: LoadInstance, target: Target, concurrency: number, halves: Half[]): IDataObject {
@@ -73,6 +86,7 @@ function row(instance: LoadInstance, target: Target, concurrency: number, halves
 		lost: accepted.filter((s) => !runs.get(s.id)).length,
 		duplicated: sent.filter((s) => (runs.get(s.id) ?? 0) > 1).length,
 		perSecond: Number(((sent.length / ms) * 1000).toFixed(1)),
+		n8nCpuMsPerDelivery: Number((halves.reduce((a, h) => a + h.cpuMs, 0) / sent.length).toFixed(1)),
 		p50ms: Math.round(percentile(sent.map((s) => s.ms), 50)),
 		p99ms: Math.round(percentile(sent.map((s) => s.ms), 99)),
 	};
@@ -94,9 +108,10 @@ export async function webhookBench(say: (text: string) => void): Promise<IDataOb
 				for (const target of TARGETS) {
 					const count = round === 0 ? Math.ceil(DELIVERIES / 2) : Math.floor(DELIVERIES / 2);
 					const before = total(instance.runs(target));
+					const cpuBefore = processCpuMs(instance.n8n.pid);
 					const half = await fire(instance.url(target), Array.from({ length: count }, () => delivery()), concurrency);
-					halves[target].push(half);
 					await awaitRuns(instance, target, before + count);
+					halves[target].push({ ...half, cpuMs: processCpuMs(instance.n8n.pid) - cpuBefore });
 				}
 			}
 			const ours = row(instance, 'ours', concurrency, halves.ours);
@@ -104,7 +119,7 @@ export async function webhookBench(say: (text: string) => void): Promise<IDataOb
 			const share = (of: IDataObject) => `${Math.round((Number(ours.perSecond) / Number(of.perSecond)) * 100)} %`;
 			ours.ofN8nNode = share(theirs);
 			rows.push(ours, theirs);
-			let line = `  concurrency ${concurrency}: ours ${String(ours.perSecond)}/s (lost ${String(ours.lost)}, twice ${String(ours.duplicated)}), n8n's ${String(theirs.perSecond)}/s (lost ${String(theirs.lost)}, twice ${String(theirs.duplicated)}) (${String(ours.ofN8nNode)})`;
+			let line = `  concurrency ${concurrency}: ours ${String(ours.perSecond)}/s (lost ${String(ours.lost)}, twice ${String(ours.duplicated)}, n8n CPU ${String(ours.n8nCpuMsPerDelivery)} ms each), n8n's ${String(theirs.perSecond)}/s (lost ${String(theirs.lost)}, twice ${String(theirs.duplicated)}, n8n CPU ${String(theirs.n8nCpuMsPerDelivery)} ms each) (${String(ours.ofN8nNode)})`;
 			if (TARGETS.includes('theirsExpr')) {
 				const expr = row(instance, 'theirsExpr', concurrency, halves.theirsExpr);
 				ours.ofN8nNodeWithExpression = share(expr);

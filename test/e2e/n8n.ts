@@ -62,6 +62,11 @@ export class N8n {
 	/** n8n's version, e.g. "2.41.1". */
 	readonly version: string;
 
+	/** The running server's process id (undefined when stopped). */
+	get pid(): number | undefined {
+		return this.server?.exitCode === null ? this.server.pid : undefined;
+	}
+
 	private constructor(
 		readonly userFolder: string,
 		readonly bin: string,
