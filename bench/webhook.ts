@@ -5,11 +5,15 @@
 // both see the same machine load; after each half, the runs are awaited.
 // BENCH_WEBHOOK_DELIVERIES (default 1000 per target and concurrency),
 // BENCH_WEBHOOK_CONCURRENCY (default 1,4,10,25,50), BENCH_WEBHOOK_EXPRESSION=1 adds a
-// third target: n8n's Webhook node with one expression parameter (n8n 2.x then takes an
-// expression isolate for its webhook phase, as for every community node). n8n's
+// target: n8n's Webhook node with one expression parameter (n8n 2.x then takes an
+// expression isolate for its webhook phase, as for every community node);
+// BENCH_WEBHOOK_AUTH=1 adds n8n's Webhook node checking a secret header (Header Auth: a
+// credential read per request, as our signature check needs). Each row also gives the CPU
+// time n8n's process spent per delivery. n8n's
 // N8N_EXPRESSION_ENGINE* settings in the environment reach the n8n started here and are
 // printed with the table; BENCH_WEBHOOK_OUT names the result file (default webhook.json).
 // Runs on its own too: node build/bench/webhook.js (INBOUNDFLOW_N8N_BIN set).
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,16 +23,33 @@ import type { IDataObject } from 'n8n-workflow';
 import { checkDelivery } from '../nodes/InboundFlowWebhookTrigger/delivery';
 import { DeliveryLedger } from '../nodes/InboundFlowWebhookTrigger/ledger';
 import { n8nBin, n8nVersionOf } from '../test/e2e/n8n';
-import { delivery, fire, percentile, SECRET, startLoadInstance, type LoadInstance, type Sent, type Target } from '../test/e2e/webhook-load';
+import { AUTH_HEADER, delivery, fire, percentile, SECRET, startLoadInstance, type LoadInstance, type Sent, type Target } from '../test/e2e/webhook-load';
 
 const DELIVERIES = Number(process.env.BENCH_WEBHOOK_DELIVERIES ?? 1000);
 const CONCURRENCY = (process.env.BENCH_WEBHOOK_CONCURRENCY ?? '1,4,10,25,50').split(',').map(Number);
-const TARGETS: Target[] = process.env.BENCH_WEBHOOK_EXPRESSION === '1' ? ['ours', 'theirs', 'theirsExpr'] : ['ours', 'theirs'];
+const TARGETS: Target[] = [
+	'ours',
+	'theirs',
+	...(process.env.BENCH_WEBHOOK_EXPRESSION === '1' ? (['theirsExpr'] as const) : []),
+	...(process.env.BENCH_WEBHOOK_AUTH === '1' ? (['theirsAuth'] as const) : []),
+];
 const NAMES: Record<Target, string> = {
 	ours: 'InboundFlow Webhook Trigger',
 	theirs: "n8n's Webhook node",
 	theirsExpr: "n8n's Webhook node, one expression parameter",
+	theirsAuth: "n8n's Webhook node, Header Auth",
 };
+/** How each extra target reads in a summary line and in the ratio column's name. */
+const EXTRA: Partial<Record<Target, { line: string; column: string }>> = {
+	theirsExpr: { line: "n8n's with an expression", column: 'ofN8nNodeWithExpression' },
+	theirsAuth: { line: "n8n's with Header Auth", column: 'ofN8nNodeWithHeaderAuth' },
+};
+
+/** A signed delivery for `target` (n8n's Header Auth node also gets its secret header). */
+function deliveryFor(target: Target) {
+	const d = delivery();
+	return target === 'theirsAuth' ? { ...d, headers: { ...d.headers, [AUTH_HEADER.name]: AUTH_HEADER.value } } : d;
+}
 
 /** The n8n expression-engine settings in force (inherited by the n8n started here). */
 export function engineSettings(): string {
@@ -60,12 +81,20 @@ interface Half {
 	cpuMs: number;
 }
 
+/** Clock ticks a second, the unit of /proc/<pid>/stat's times (100 on Linux unless set otherwise). */
+const TICKS_PER_SECOND = (() => {
+	const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout;
+	return Number(out?.trim()) > 0 ? Number(out.trim()) : 100;
+})();
+
 /** CPU time (user + system, ms) a process has used so far, from /proc (Linux); NaN elsewhere. */
 export function processCpuMs(pid: number | undefined): number {
 	try {
-		const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-		// Fields 14 and 15 of stat (utime, stime), in clock ticks (100 a second on Linux).
-		return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+		const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+		// After the command name (in parentheses, which may hold any character): field 3 on.
+		const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+		// Fields 14 and 15 of stat: utime and stime.
+		return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
 	} catch {
 		return NaN;
 	}
@@ -97,19 +126,19 @@ export async function webhookBench(say: (text: string) => void): Promise<IDataOb
 	const settings = engineSettings();
 	say(`Webhook deliveries in one n8n ${n8nVersionOf(bin)} (SQLite, single process, ${settings}): ours vs n8n's Webhook node, ${DELIVERIES} each per concurrency…`);
 	const loadBefore = os.loadavg()[0];
-	const instance = await startLoadInstance(bin, {}, { withExpression: TARGETS.includes('theirsExpr') });
+	const instance = await startLoadInstance(bin, {}, { withExpression: TARGETS.includes('theirsExpr'), withAuth: TARGETS.includes('theirsAuth') });
 	const rows: IDataObject[] = [];
 	try {
 		// Warm-up: the workflows compiled, connections open.
-		for (const target of TARGETS) await fire(instance.url(target), Array.from({ length: 20 }, () => delivery()), 4);
+		for (const target of TARGETS) await fire(instance.url(target), Array.from({ length: 20 }, () => deliveryFor(target)), 4);
 		for (const concurrency of CONCURRENCY) {
-			const halves: Record<Target, Half[]> = { ours: [], theirs: [], theirsExpr: [] };
+			const halves: Record<Target, Half[]> = { ours: [], theirs: [], theirsExpr: [], theirsAuth: [] };
 			for (const round of [0, 1]) {
 				for (const target of TARGETS) {
 					const count = round === 0 ? Math.ceil(DELIVERIES / 2) : Math.floor(DELIVERIES / 2);
 					const before = total(instance.runs(target));
 					const cpuBefore = processCpuMs(instance.n8n.pid);
-					const half = await fire(instance.url(target), Array.from({ length: count }, () => delivery()), concurrency);
+					const half = await fire(instance.url(target), Array.from({ length: count }, () => deliveryFor(target)), concurrency);
 					await awaitRuns(instance, target, before + count);
 					halves[target].push({ ...half, cpuMs: processCpuMs(instance.n8n.pid) - cpuBefore });
 				}
@@ -119,12 +148,16 @@ export async function webhookBench(say: (text: string) => void): Promise<IDataOb
 			const share = (of: IDataObject) => `${Math.round((Number(ours.perSecond) / Number(of.perSecond)) * 100)} %`;
 			ours.ofN8nNode = share(theirs);
 			rows.push(ours, theirs);
-			let line = `  concurrency ${concurrency}: ours ${String(ours.perSecond)}/s (lost ${String(ours.lost)}, twice ${String(ours.duplicated)}, n8n CPU ${String(ours.n8nCpuMsPerDelivery)} ms each), n8n's ${String(theirs.perSecond)}/s (lost ${String(theirs.lost)}, twice ${String(theirs.duplicated)}, n8n CPU ${String(theirs.n8nCpuMsPerDelivery)} ms each) (${String(ours.ofN8nNode)})`;
-			if (TARGETS.includes('theirsExpr')) {
-				const expr = row(instance, 'theirsExpr', concurrency, halves.theirsExpr);
-				ours.ofN8nNodeWithExpression = share(expr);
-				rows.push(expr);
-				line += `, n8n's with an expression ${String(expr.perSecond)}/s (${String(ours.ofN8nNodeWithExpression)})`;
+			const detail = (r: IDataObject) =>
+				`${String(r['2xx'])} of ${String(r.sent)} 2xx, lost ${String(r.lost)}, twice ${String(r.duplicated)}, n8n CPU ${String(r.n8nCpuMsPerDelivery)} ms each`;
+			let line = `  concurrency ${concurrency}: ours ${String(ours.perSecond)}/s (${detail(ours)}), n8n's ${String(theirs.perSecond)}/s (${detail(theirs)}) (${String(ours.ofN8nNode)})`;
+			for (const target of TARGETS) {
+				const extra = EXTRA[target];
+				if (!extra) continue;
+				const other = row(instance, target, concurrency, halves[target]);
+				ours[extra.column] = share(other);
+				rows.push(other);
+				line += `, ${extra.line} ${String(other.perSecond)}/s (${detail(other)}) (${String(ours[extra.column])})`;
 			}
 			for (const r of rows.slice(-TARGETS.length)) r.settings = settings;
 			say(line);

@@ -630,7 +630,9 @@ describe('rate limit: reaching the ceiling alone and with two executions on one 
 
 	it('a request cut off at its deadline holds its place for one window, not for the life of the process', async () => {
 		setup('fixed');
-		// A poll whose first request is answered only after the poll's deadline (budget 1 s).
+		// A poll whose first request is answered only after the poll's deadline (budget 1 s:
+		// 0.8 s for requests, below the request timeout, so the transport's deadline path).
+		expect(settings.timeoutMs).toBeGreaterThan(1000);
 		emulator.inject({ kind: 'slow', path: '/v1/calls', delayMs: 2500 });
 		const started = Date.now();
 		await poll({ event: 'newCall' }, { credentials, staticData: {}, pollBudgetMs: 1000 });

@@ -64,7 +64,7 @@ export class N8n {
 
 	/** The running server's process id (undefined when stopped). */
 	get pid(): number | undefined {
-		return this.server?.exitCode === null ? this.server.pid : undefined;
+		return this.server?.exitCode === null && this.server.signalCode === null ? this.server.pid : undefined;
 	}
 
 	private constructor(

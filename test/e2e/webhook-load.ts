@@ -17,9 +17,17 @@ const OURS = { id: 'InbFlowLoadOurs1', webhookId: '0c0d5c1e-3a4b-4c5d-8e6f-7a8b9
 const THEIRS = { id: 'InbFlowLoadN8nWh', webhookId: '1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f', path: 'reference' };
 /** n8n's Webhook node with one expression among its parameters (bench only). */
 const THEIRS_EXPR = { id: 'InbFlowLoadN8nEx', webhookId: '2e3f4051-6b7c-4d8e-9f0a-1b2c3d4e5f60', path: 'reference-expression' };
+/** n8n's Webhook node checking a secret header with a Header Auth credential (bench only). */
+const THEIRS_AUTH = { id: 'InbFlowLoadN8nAu', webhookId: '3f405162-7c8d-4e9f-8a1b-2c3d4e5f6071', path: 'reference-header-auth' };
+const HEADER_AUTH_CREDENTIAL_ID = 'InbFlowLoadHdrAu';
+/** The header n8n's node checks (THEIRS_AUTH), sent with each delivery to it. */
+export const AUTH_HEADER = { name: 'x-load-auth', value: SECRET };
 
-/** ours; n8n's Webhook node with static parameters; the same with one expression parameter. */
-export type Target = 'ours' | 'theirs' | 'theirsExpr';
+/**
+ * ours; n8n's Webhook node with static parameters; the same with one expression parameter;
+ * the same checking a secret header (it reads a credential per request, as ours does).
+ */
+export type Target = 'ours' | 'theirs' | 'theirsExpr' | 'theirsAuth';
 
 function forward(sinkUrl: string, target: Target, position: number) {
 	return {
@@ -40,7 +48,7 @@ function forward(sinkUrl: string, target: Target, position: number) {
 	};
 }
 
-function workflows(sinkUrl: string, withExpression: boolean): unknown[] {
+function workflows(sinkUrl: string, withExpression: boolean, withAuth: boolean): unknown[] {
 	const chain = (id: string, name: string, trigger: Record<string, unknown>, target: Target) => ({
 		id,
 		name,
@@ -80,6 +88,25 @@ function workflows(sinkUrl: string, withExpression: boolean): unknown[] {
 			'theirs',
 		),
 	];
+	if (withAuth) {
+		list.push(
+			chain(
+				THEIRS_AUTH.id,
+				"Load: n8n's Webhook node with Header Auth",
+				{
+					id: randomUUID(),
+					name: 'Webhook',
+					type: 'n8n-nodes-base.webhook',
+					typeVersion: 2,
+					position: [0, 0],
+					webhookId: THEIRS_AUTH.webhookId,
+					parameters: { httpMethod: 'POST', path: THEIRS_AUTH.path, authentication: 'headerAuth', responseMode: 'onReceived', options: {} },
+					credentials: { httpHeaderAuth: { id: HEADER_AUTH_CREDENTIAL_ID, name: 'Load header auth' } },
+				},
+				'theirsAuth',
+			),
+		);
+	}
 	if (!withExpression) return list;
 	// In n8n 2.x a Webhook node whose parameters are all static skips the expression
 	// isolate of the webhook phase (live-webhooks webhookPhaseNeedsIsolate); one "=" value
@@ -107,6 +134,7 @@ function workflows(sinkUrl: string, withExpression: boolean): unknown[] {
 const ours = (n8n: N8n) => `${n8n.url}/webhook/${OURS.webhookId}/${OURS.path}`;
 const theirs = (n8n: N8n) => `${n8n.url}/webhook/${THEIRS.path}`;
 const theirsExpr = (n8n: N8n) => `${n8n.url}/webhook/${THEIRS_EXPR.path}`;
+const theirsAuth = (n8n: N8n) => `${n8n.url}/webhook/${THEIRS_AUTH.path}`;
 
 /** Waits until n8n serves a POST webhook: a GET is then refused with "Did you mean to make a POST request?". */
 async function registered(url: string): Promise<void> {
@@ -128,25 +156,31 @@ export interface LoadInstance {
 	stop(): Promise<void>;
 }
 
-/** Starts n8n with both workflows active (and the expression variant of n8n's node, `withExpression`). */
+/**
+ * Starts n8n with both workflows active (and the expression variant of n8n's node,
+ * `withExpression`; its Header Auth variant, `withAuth`).
+ */
 export async function startLoadInstance(
 	bin: string,
 	env: Record<string, string> = {},
-	options: { withExpression?: boolean } = {},
+	options: { withExpression?: boolean; withAuth?: boolean } = {},
 ): Promise<LoadInstance> {
 	const withExpression = options.withExpression === true;
+	const withAuth = options.withAuth === true;
 	const sink = await startSink();
 	const n8n = await N8n.create({ bin, env });
 	try {
-		await n8n.importCredentials(credentials('http://127.0.0.1:9', FULL_KEY, SECRET));
-		await n8n.importWorkflows(workflows(sink.url, withExpression));
+		const headerAuth = { id: HEADER_AUTH_CREDENTIAL_ID, name: 'Load header auth', type: 'httpHeaderAuth', data: { name: AUTH_HEADER.name, value: AUTH_HEADER.value } };
+		await n8n.importCredentials([...credentials('http://127.0.0.1:9', FULL_KEY, SECRET), ...(withAuth ? [headerAuth] : [])]);
+		await n8n.importWorkflows(workflows(sink.url, withExpression, withAuth));
 		await n8n.start();
 		await n8n.setupOwner();
 		await n8n.activate(OURS.id);
 		await n8n.activate(THEIRS.id);
 		if (withExpression) await n8n.activate(THEIRS_EXPR.id);
+		if (withAuth) await n8n.activate(THEIRS_AUTH.id);
 		// n8n 2.x registers a published workflow's webhooks after answering the activation.
-		for (const url of [ours(n8n), theirs(n8n), ...(withExpression ? [theirsExpr(n8n)] : [])]) await registered(url);
+		for (const url of [ours(n8n), theirs(n8n), ...(withExpression ? [theirsExpr(n8n)] : []), ...(withAuth ? [theirsAuth(n8n)] : [])]) await registered(url);
 	} catch (error) {
 		await n8n.stop();
 		await sink.close();
@@ -155,7 +189,7 @@ export async function startLoadInstance(
 	return {
 		n8n,
 		sink,
-		url: (target) => ({ ours, theirs, theirsExpr })[target](n8n),
+		url: (target) => ({ ours, theirs, theirsExpr, theirsAuth })[target](n8n),
 		runs(target) {
 			const counts = new Map<string, number>();
 			for (const r of sink.received) {
