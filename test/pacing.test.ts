@@ -105,6 +105,14 @@ async function beside(creds: Credentials, model: (typeof models)[number], count 
 }
 
 describe('another app on the key keeps its share (60 requests per 8-s window, the other app at 30 per window)', () => {
+	// Real HTTP with real timers on a shared 2-core machine: while a cold `npm test` installs
+	// n8n beside the unit suites, the app's requests can reach the server bunched (a cold run
+	// saw the app meet 3 × 429 on a sliding window, where the same code meets none when the
+	// machine is not starved). Such a run is tried again, at most twice, its failure logged.
+	// The targets themselves are checked without timers by pacing-model.test.ts; the pacing
+	// before issue 24 fails the fixed-window case here on every try (28–29 × 429 on each of 3).
+	jest.retryTimes(2, { logErrorsBeforeRetry: true });
+
 	it('reads a credential saved before the setting as "leave room"; only "wholeLimit" takes the whole key', () => {
 		expect(rateLimitUseOf(undefined)).toBe('leaveRoom');
 		expect(rateLimitUseOf('')).toBe('leaveRoom');
