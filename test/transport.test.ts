@@ -628,7 +628,7 @@ describe('rate limit: reaching the ceiling alone and with two executions on one 
 		}
 	}, 30_000);
 
-	it('a request cut off at its deadline holds its place for one window, not for the life of the process', async () => {
+	it('a request cut off at its deadline no longer holds a place once its window has passed (not for the life of the process)', async () => {
 		setup('fixed');
 		// A poll whose first request is answered only after the poll's deadline (budget 1 s:
 		// 0.8 s for requests, below the request timeout, so the transport's deadline path).

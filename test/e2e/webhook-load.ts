@@ -57,7 +57,18 @@ function workflows(sinkUrl: string, withExpression: boolean, withAuth: boolean):
 		settings: { executionOrder: 'v1' },
 		active: false,
 	});
-	const list = [
+	/** n8n's Webhook node at `spec.path`, answering on receipt, with extra parameters. */
+	const n8nWebhook = (spec: { webhookId: string; path: string }, extra: Record<string, unknown>, credentials?: Record<string, unknown>) => ({
+		id: randomUUID(),
+		name: 'Webhook',
+		type: 'n8n-nodes-base.webhook',
+		typeVersion: 2,
+		position: [0, 0],
+		webhookId: spec.webhookId,
+		parameters: { httpMethod: 'POST', path: spec.path, responseMode: 'onReceived', options: {}, ...extra },
+		...(credentials ? { credentials } : {}),
+	});
+	return [
 		chain(
 			OURS.id,
 			'Load: InboundFlow Webhook Trigger',
@@ -73,61 +84,32 @@ function workflows(sinkUrl: string, withExpression: boolean, withAuth: boolean):
 			},
 			'ours',
 		),
-		chain(
-			THEIRS.id,
-			"Load: n8n's Webhook node",
-			{
-				id: randomUUID(),
-				name: 'Webhook',
-				type: 'n8n-nodes-base.webhook',
-				typeVersion: 2,
-				position: [0, 0],
-				webhookId: THEIRS.webhookId,
-				parameters: { httpMethod: 'POST', path: THEIRS.path, responseMode: 'onReceived', options: {} },
-			},
-			'theirs',
-		),
-	];
-	if (withAuth) {
-		list.push(
-			chain(
-				THEIRS_AUTH.id,
-				"Load: n8n's Webhook node with Header Auth",
-				{
-					id: randomUUID(),
-					name: 'Webhook',
-					type: 'n8n-nodes-base.webhook',
-					typeVersion: 2,
-					position: [0, 0],
-					webhookId: THEIRS_AUTH.webhookId,
-					parameters: { httpMethod: 'POST', path: THEIRS_AUTH.path, authentication: 'headerAuth', responseMode: 'onReceived', options: {} },
-					credentials: { httpHeaderAuth: { id: HEADER_AUTH_CREDENTIAL_ID, name: 'Load header auth' } },
-				},
-				'theirsAuth',
-			),
-		);
-	}
-	if (!withExpression) return list;
-	// In n8n 2.x a Webhook node whose parameters are all static skips the expression
-	// isolate of the webhook phase (live-webhooks webhookPhaseNeedsIsolate); one "=" value
-	// (here Ignore Bots, evaluating to its default) makes it acquire one, as every
-	// community node does.
-	return [
-		...list,
-		chain(
-			THEIRS_EXPR.id,
-			"Load: n8n's Webhook node with an expression parameter",
-			{
-				id: randomUUID(),
-				name: 'Webhook',
-				type: 'n8n-nodes-base.webhook',
-				typeVersion: 2,
-				position: [0, 0],
-				webhookId: THEIRS_EXPR.webhookId,
-				parameters: { httpMethod: 'POST', path: THEIRS_EXPR.path, responseMode: 'onReceived', options: { ignoreBots: '={{ false }}' } },
-			},
-			'theirsExpr',
-		),
+		chain(THEIRS.id, "Load: n8n's Webhook node", n8nWebhook(THEIRS, {}), 'theirs'),
+		// Checks a secret header: n8n reads the Header Auth credential on every request.
+		...(withAuth
+			? [
+					chain(
+						THEIRS_AUTH.id,
+						"Load: n8n's Webhook node with Header Auth",
+						n8nWebhook(THEIRS_AUTH, { authentication: 'headerAuth' }, { httpHeaderAuth: { id: HEADER_AUTH_CREDENTIAL_ID, name: 'Load header auth' } }),
+						'theirsAuth',
+					),
+				]
+			: []),
+		// In n8n 2.x a Webhook node whose parameters are all static skips the expression
+		// isolate of the webhook phase (live-webhooks webhookPhaseNeedsIsolate); one "=" value
+		// (here Ignore Bots, evaluating to its default) makes it acquire one, as every
+		// community node does.
+		...(withExpression
+			? [
+					chain(
+						THEIRS_EXPR.id,
+						"Load: n8n's Webhook node with an expression parameter",
+						n8nWebhook(THEIRS_EXPR, { options: { ignoreBots: '={{ false }}' } }),
+						'theirsExpr',
+					),
+				]
+			: []),
 	];
 }
 
