@@ -10,7 +10,9 @@
 //      webhook processor stopped with SIGTERM after a burst through each node (time to exit).
 //      BENCH_QUEUE_LOAD (deliveries per run, default 1000), BENCH_QUEUE_LOAD_CONCURRENCY
 //      (default "10,25"), BENCH_QUEUE_STOP_BURST (default BENCH_QUEUE_LOAD), BENCH_QUEUE_ONLY=load
-//      skips 1 and 2, BENCH_QUEUE_ONLY=returnAll skips 2 and 3.
+//      skips 1 and 2, BENCH_QUEUE_ONLY=returnAll skips 2 and 3. BENCH_BUSY=N keeps the
+//      cores busy with N other processes during 3 (bench/busy.ts); each row gives the load
+//      average at its end.
 //   BENCH_QUEUE_WINDOW_MS (default 6000) sets 1's window; BENCH_QUEUE_RETRY_AFTER=seconds
 //   sends Retry-After on its 429s as the API documents (default: none, a quirk that leaves
 //   the node to wait a documented 60-s window). At 60000 with seconds the row is the
@@ -18,6 +20,7 @@
 // Runs on its own too: node build/bench/queue.js (INBOUNDFLOW_N8N_BIN set).
 import type { IDataObject } from 'n8n-workflow';
 
+import { busyMachine, describeBusy } from './busy';
 import { FULL_KEY, startEmulator } from '../emulator/server';
 import { freePort, startSink } from '../test/e2e/n8n';
 import {
@@ -38,6 +41,7 @@ import {
 	createLoadTargets,
 	LOAD_NODES,
 	settle,
+	sleep,
 	stopTimed,
 	webhookLoad,
 } from '../test/e2e/queue';
@@ -168,12 +172,31 @@ async function loadTable(
 ): Promise<{ webhookLoad: IDataObject[]; sigterm: IDataObject[] }> {
 	const processors = cluster.webhooks.map((w) => w.url);
 	const targets = await createLoadTargets(rest, processors, { signingCredentialId, sinkUrl: sink.url, prefix: 'bench' });
-	say(`Queue mode: webhook load, ${LOAD} deliveries per run alternating the two webhook processors (${LOAD_CONCURRENCY.join(', ')} in flight)…`);
+	const busy = busyMachine();
+	try {
+		return await loadRows(cluster, rest, targets, sink, busy, say);
+	} finally {
+		busy.stop();
+	}
+}
+
+async function loadRows(
+	cluster: QueueCluster,
+	rest: QueueCluster['rest'],
+	targets: Awaited<ReturnType<typeof createLoadTargets>>,
+	sink: Awaited<ReturnType<typeof startSink>>,
+	busy: ReturnType<typeof busyMachine>,
+	say: (text: string) => void,
+): Promise<{ webhookLoad: IDataObject[]; sigterm: IDataObject[] }> {
+	const processors = cluster.webhooks.map((w) => w.url);
+	say(
+		`Queue mode: webhook load, ${LOAD} deliveries per run alternating the two webhook processors (${LOAD_CONCURRENCY.join(', ')} in flight; ${describeBusy(busy)})…`,
+	);
 	const rows: IDataObject[] = [];
 	for (const concurrency of LOAD_CONCURRENCY) {
 		for (const node of ['ours', 'n8n'] as const) {
-			const row = await webhookLoad(targets[node], { processors, sink, secret: SECRET, count: LOAD, concurrency });
-			rows.push({ ...row });
+			const row = { ...(await webhookLoad(targets[node], { processors, sink, secret: SECRET, count: LOAD, concurrency })), loadAverage: busy.load() };
+			rows.push(row);
 			say(markdownTable([row as unknown as Record<string, unknown>]).split('\n').slice(rows.length === 1 ? 0 : 2).join('\n'));
 		}
 	}
@@ -181,7 +204,19 @@ async function loadTable(
 		say(`(executions still pending after the load: ${error.message.slice(0, 300)})`);
 		return undefined;
 	});
-	if (runs) say(`Executions stored: ours ${runs[targets.ours.workflowId].length}, n8n's ${runs[targets.n8n.workflowId].length}`);
+	if (runs) {
+		// n8n's execution list leaves out executions it still counts as running, so a list
+		// taken as the last ones finish may be short: read again (up to a minute) until it
+		// holds every run the sink saw.
+		const ran = (node: 'ours' | 'n8n') => rows.filter((r) => r.node === LOAD_NODES[node]).reduce((n, r) => n + Number(r.ran), 0);
+		const stored = { ours: runs[targets.ours.workflowId].length, n8n: runs[targets.n8n.workflowId].length };
+		for (const deadline = Date.now() + 60_000; (stored.ours < ran('ours') || stored.n8n < ran('n8n')) && Date.now() < deadline; ) {
+			await sleep(1000);
+			stored.ours = (await rest.executions(targets.ours.workflowId)).length;
+			stored.n8n = (await rest.executions(targets.n8n.workflowId)).length;
+		}
+		say(`Executions stored: ours ${stored.ours} of the ${ran('ours')} the sink saw run, n8n's ${stored.n8n} of ${ran('n8n')}`);
+	}
 
 	say('\nQueue mode: SIGTERM to a webhook processor right after a burst through it…');
 	const sigterm: IDataObject[] = [];

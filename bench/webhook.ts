@@ -11,7 +11,9 @@
 // credential read per request, as our signature check needs). Each row also gives the CPU
 // time n8n's process spent per delivery. n8n's
 // N8N_EXPRESSION_ENGINE* settings in the environment reach the n8n started here and are
-// printed with the table; BENCH_WEBHOOK_OUT names the result file (default webhook.json).
+// printed with the table; BENCH_WEBHOOK_OUT names the result file (default webhook.json);
+// BENCH_BUSY=N keeps the cores busy with N other processes (bench/busy.ts), and each row
+// gives the load average at its end.
 // Runs on its own too: node build/bench/webhook.js (INBOUNDFLOW_N8N_BIN set).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,6 +22,7 @@ import path from 'node:path';
 
 import type { IDataObject } from 'n8n-workflow';
 
+import { busyMachine, describeBusy } from './busy';
 import { checkDelivery } from '../nodes/InboundFlowWebhookTrigger/delivery';
 import { DeliveryLedger } from '../nodes/InboundFlowWebhookTrigger/ledger';
 import { n8nBin, n8nVersionOf } from '../test/e2e/n8n';
@@ -124,11 +127,13 @@ function row(instance: LoadInstance, target: Target, concurrency: number, halves
 export async function webhookBench(say: (text: string) => void): Promise<IDataObject[]> {
 	const bin = n8nBin();
 	const settings = engineSettings();
-	say(`Webhook deliveries in one n8n ${n8nVersionOf(bin)} (SQLite, single process, ${settings}): ours vs n8n's Webhook node, ${DELIVERIES} each per concurrency…`);
 	const loadBefore = os.loadavg()[0];
-	const instance = await startLoadInstance(bin, {}, { withExpression: TARGETS.includes('theirsExpr'), withAuth: TARGETS.includes('theirsAuth') });
+	const busy = busyMachine();
+	say(`Webhook deliveries in one n8n ${n8nVersionOf(bin)} (SQLite, single process, ${settings}; ${describeBusy(busy)}): ours vs n8n's Webhook node, ${DELIVERIES} each per concurrency…`);
 	const rows: IDataObject[] = [];
+	let instance: LoadInstance | undefined;
 	try {
+		instance = await startLoadInstance(bin, {}, { withExpression: TARGETS.includes('theirsExpr'), withAuth: TARGETS.includes('theirsAuth') });
 		// Warm-up: the workflows compiled, connections open.
 		for (const target of TARGETS) await fire(instance.url(target), Array.from({ length: 20 }, () => deliveryFor(target)), 4);
 		for (const concurrency of CONCURRENCY) {
@@ -159,11 +164,13 @@ export async function webhookBench(say: (text: string) => void): Promise<IDataOb
 				rows.push(other);
 				line += `, ${extra.line} ${String(other.perSecond)}/s (${detail(other)}) (${String(ours[extra.column])})`;
 			}
-			for (const r of rows.slice(-TARGETS.length)) r.settings = settings;
-			say(line);
+			const load = busy.load();
+			for (const r of rows.slice(-TARGETS.length)) Object.assign(r, { settings, busyProcesses: busy.processes, loadAverage: load });
+			say(`${line}; load average ${load}`);
 		}
 	} finally {
-		await instance.stop();
+		await instance?.stop();
+		busy.stop();
 	}
 	const load = `load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after, ${os.cpus().length} cores`;
 	say(`(${load})`);
