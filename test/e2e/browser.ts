@@ -186,6 +186,17 @@ export class Editor {
 			.filter(Boolean);
 	}
 
+	/**
+	 * The open panel's lines once `line` is among them (n8n renders the parameters after the
+	 * panel itself), or, after `timeoutMs`, the lines as they are then: the caller asserts.
+	 */
+	async nodePanelLinesWith(line: string, timeoutMs = 10_000): Promise<string[]> {
+		return until(`"${line}" in the node panel`, async () => {
+			const lines = await this.nodePanelLines();
+			return lines.includes(line) ? lines : undefined;
+		}, timeoutMs).catch(async () => this.nodePanelLines());
+	}
+
 	/** Where the open node panel's "Docs" link points. */
 	async nodePanelDocsLink(): Promise<string | null> {
 		return this.page.$$eval('[data-test-id="ndv"] a', (links) => {
