@@ -4,7 +4,7 @@
 // the checks read the page's text, order and links.
 import fs from 'node:fs';
 
-import puppeteer, { type Browser, type ElementHandle, type Page } from 'puppeteer-core';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 
 import { OWNER, type N8n } from './n8n';
 import { aptInstall } from './services';
@@ -40,6 +40,12 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 
 const text = (page: Page, selector: string) =>
 	page.$eval(selector, (element) => (element as unknown as Shown).innerText).catch(() => '');
+
+// A node panel's parameters pane (n8n 1.123 and 2.41 alike). The Parameters tab shows
+// the node's parameters as `parameter-item`s; the Settings tab's items are there too, but
+// hidden until that tab is chosen. n8n shows a collection (Options, Poll Times) once its
+// component has loaded, with an "async-notice" ("Loading fields...") in its place until then.
+const PARAMETERS = '[data-test-id="ndv"] [data-test-id="node-parameters"]';
 
 export class Editor {
 	private constructor(
@@ -167,14 +173,31 @@ export class Editor {
 		}, pathname);
 	}
 
-	/** Opens the panel of the canvas node `name` (double click). */
-	async openNode(name: string): Promise<ElementHandle> {
+	/**
+	 * Opens the panel of the canvas node `name` (double click) and returns once n8n has
+	 * rendered the node's parameters there: the panel itself comes first, its parameters
+	 * (and, after them, the collections n8n loads on demand, showing "Loading fields..."
+	 * meanwhile) a moment later. Fails after 30 s naming the node.
+	 */
+	async openNode(name: string): Promise<void> {
 		const node = await this.page.$(`[data-test-id="canvas-node"][data-node-name="${name}"]`);
 		if (!node) throw new Error(`No node "${name}" on the canvas`);
 		const box = await node.boundingBox();
 		if (!box) throw new Error(`Node "${name}" is not visible`);
 		await this.page.mouse.click(box.x + box.width / 2, box.y + box.height / 2, { count: 2 });
-		return until(`the panel of node "${name}"`, async () => (await this.page.$('[data-test-id="ndv"]')) ?? undefined);
+		await until(
+			`the parameters of node "${name}" in its panel (a visible parameter item in ${PARAMETERS}, no "Loading fields..." left)`,
+			() =>
+				this.page.$$eval(PARAMETERS, (panes) =>
+					panes.some(
+						(pane) =>
+							pane.querySelector('.async-notice') === null &&
+							[...pane.querySelectorAll('[data-test-id="parameter-item"]')].some(
+								(item) => (item as unknown as { offsetParent: unknown }).offsetParent !== null,
+							),
+					),
+				),
+		);
 	}
 
 	/** The open node panel's parameter area, as lines of text in display order. */
@@ -184,17 +207,6 @@ export class Editor {
 			.split('\n')
 			.map((line: string) => line.trim())
 			.filter(Boolean);
-	}
-
-	/**
-	 * The open panel's lines once `line` is among them (n8n renders the parameters after the
-	 * panel itself), or, after `timeoutMs`, the lines as they are then: the caller asserts.
-	 */
-	async nodePanelLinesWith(line: string, timeoutMs = 10_000): Promise<string[]> {
-		return until(`"${line}" in the node panel`, async () => {
-			const lines = await this.nodePanelLines();
-			return lines.includes(line) ? lines : undefined;
-		}, timeoutMs).catch(async () => this.nodePanelLines());
 	}
 
 	/** Where the open node panel's "Docs" link points. */

@@ -135,7 +135,7 @@ describe.each(n8nInstalls())('n8n $version', ({ bin }) => {
 	test('polling trigger panel: Lookback shows "Automatic", not a bare 0', async () => {
 		await editor.openWorkflow(PANEL_ID);
 		await editor.openNode('When a Lead Arrives');
-		expect(await editor.nodePanelLinesWith('Lookback')).toContain('Lookback');
+		expect(await editor.nodePanelLines()).toContain('Lookback');
 		const values = await editor.page.$$eval('[data-test-id="ndv"] input', (inputs) =>
 			inputs.map((input) => (input as unknown as { value: string }).value),
 		);
