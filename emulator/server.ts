@@ -125,6 +125,11 @@ export interface Fault {
 	/** How many times it fires (default 1). */
 	times?: number;
 	message?: string;
+	/**
+	 * For drop: the connection is lost before the rate limiter counts the request (it never
+	 * reached the API: a refused or reset connection on the way), not after.
+	 */
+	uncounted?: boolean;
 }
 
 export interface ApiKey {
@@ -406,8 +411,9 @@ export class InboundFlowEmulator {
 		return list;
 	}
 
-	private takeFault(method: string, path: string): Fault | undefined {
+	private takeFault(method: string, path: string, uncounted = false): Fault | undefined {
 		for (const fault of this.faults) {
+			if ((fault.uncounted ?? false) !== uncounted) continue;
 			if (fault.method && fault.method !== method) continue;
 			if (fault.path && !path.startsWith(fault.path)) continue;
 			if ((fault.skip ?? 0) > 0) {
@@ -494,6 +500,12 @@ export class InboundFlowEmulator {
 		const apiKey = this.keys[key];
 		if (!apiKey) return fail(new HttpError(401, 'Invalid or missing API key', 'unauthorized'));
 
+		if (this.takeFault(method, url.pathname, true)) {
+			entry.fault = 'drop';
+			entry.status = -1;
+			req.socket.destroy();
+			return;
+		}
 		const rate = this.rateHeaders(key);
 		if (rate.limited) {
 			const headers = { ...rate.headers };

@@ -185,3 +185,37 @@ describe('rate limit model, two runs of ours on one key (target 3: ≥ 98 % comb
 		},
 	);
 });
+
+// A request lost on the way (it never reached the server: no answer, no headers) is not
+// one the server forgot. Before, the node took it for one: at the real minute, one lost
+// request turned a 300-page Return All on a sliding window into 541 s (and 2 lost, 601 s).
+describe('rate limit model, requests lost before the server counted them', () => {
+	const cases = [[30], [10, 70], [56, 58], [61, 62]];
+	it.each(models.flatMap((m) => cases.map((lost) => [m, lost.join(' and ')] as const)))('%s window, request %s lost: 300 pages as fast as with none, no 429', (model, lost) => {
+		const numbers = lost.split(' and ').map(Number);
+		const run = (drop: number[]) =>
+			simulate({ limit: L, windowMs: W, model }, [node(processOfOurs(), 300)], { seed: 1, lost: (_client, nth) => drop.includes(nth) });
+		const clean = run([]);
+		const result = run(numbers);
+		expect(ok(result.logs[0])).toBe(300);
+		expect(rejected(result.logs[0])).toBe(0);
+		expect(result.doneAt[0]).toBeLessThanOrEqual(clean.doneAt[0] + 2000);
+	});
+});
+
+// A server whose window is shorter than the documented minute (the node paces by 60 s until
+// the server's answers show otherwise). A node that keeps one place open never meets the 429
+// whose Retry-After would say the length; twice forgetting the node's requests sooner than a
+// minute allows bounds it (learnUpperBound). It is learned once the node looks at the key
+// after a first whole minute, so long runs gain: 1,800 pages against a 6-s window took 433 s
+// before (40 % of the ceiling).
+describe('rate limit model, a window shorter than documented (the node told 60 s)', () => {
+	const least = { fixed: 0.6, sliding: 0.48 } as const;
+	it.each(models.flatMap((m) => seeds.map((s) => [m, s] as const)))('%s window of 6 s, seed %d: Return All of 1,800 pages alone, no 429', (model, seed) => {
+		const result = simulate({ limit: L, windowMs: 6000, model }, [node(processOfOurs(), 1800)], { seed });
+		const seconds = (result.doneAt[0] - 50) / 1000;
+		expect(ok(result.logs[0])).toBe(1800);
+		expect(rejected(result.logs[0])).toBe(0);
+		expect(shareOfCeiling(1800, L, 6000, seconds)).toBeGreaterThanOrEqual(least[model]);
+	});
+});

@@ -39,6 +39,8 @@ export interface SimOptions {
 	/** Each way of a request takes between these (ms; seeded): 2–8 by default, as on loopback. */
 	latencyMs?: [number, number];
 	untilMs?: number;
+	/** Node client `client`'s `nth` send (from 1) never reaches the server: a dropped connection, answered with no headers. */
+	lost?: (client: number, nth: number) => boolean;
 }
 
 /** Runs the clients against one key until every node client is done (or `untilMs`). */
@@ -87,8 +89,13 @@ export function simulate(server: SimServer, clients: SimClient[], options: SimOp
 	const logs: SimResult['logs'] = clients.map(() => []);
 	const doneAt = clients.map(() => NaN);
 	/** A request: reaches the server after a latency, is answered after another. */
+	const sends = clients.map(() => 0);
 	const request = (i: number, then: (status: number, headers: Record<string, string>) => void) => {
 		const sentAt = now;
+		if (options.lost?.(i, ++sends[i])) {
+			at(now + 2 * latency(), () => then(0, {}));
+			return;
+		}
 		at(now + latency(), () => {
 			const answer = handle();
 			logs[i].push({ at: sentAt - EPOCH, status: answer.status });
@@ -121,6 +128,11 @@ export function simulate(server: SimServer, clients: SimClient[], options: SimOp
 			const slot = pacing.taking(key, now);
 			request(i, (status, headers) => {
 				pacing.observe(key, slot, headers, status, now);
+				// A dropped connection: the transport tries the GET again after a backoff.
+				if (status === 0) {
+					at(now + 500, next);
+					return;
+				}
 				if (status === 429) {
 					const verdict = pacing.rateLimited(key, headers, retries, now);
 					if ('tooLong' in verdict || retries >= pacing.settings.maxRateLimitRetries) throw new Error(`client ${i}: gave up`);

@@ -7,8 +7,11 @@
 // holds for a fixed window and for a sliding one alike, so pacing by it reaches the
 // ceiling either way. The window length is learned from the server (a 429's
 // Retry-After against the oldest request the window still holds); until it is known,
-// a spent key is asked (the next request goes, and its 429 says how long). Every wait
-// the server asks for is bounded: a longer one fails that execution and is not kept.
+// a spent key is asked (the next request goes, and its 429 says how long). A node that
+// keeps a place open (below) never meets that 429; alone, a server that twice forgets its
+// requests sooner than the documented window allows gives an upper bound on the length
+// (learnUpperBound). Every wait the server asks for is bounded: a longer one fails that
+// execution and is not kept.
 //
 // Other clients on the key (another integration of the business, or another n8n process
 // of ours) keep room: unless the key's credential says to use the whole limit,
@@ -91,6 +94,8 @@ interface Mine {
 	at: number;
 	sentAt: number;
 	answered: boolean;
+	/** Its answer carried the rate-limit headers: the server counted it (one lost on the way was not). */
+	counted?: boolean;
 }
 
 interface KeyState {
@@ -100,7 +105,10 @@ interface KeyState {
 	slots: Slot[];
 	/** At least this long: learned from a Retry-After against the oldest slot held. */
 	windowMs?: number;
-	/** At most this long: learned when a request went through after the key was seen spent. */
+	/**
+	 * At most this long: learned when a request went through after the key was seen spent,
+	 * or when the server forgot requests of ours sooner than documented (see learnUpperBound).
+	 */
 	windowUpperMs?: number;
 	/** The key looked spent with no length known: the next answer tells (see observe). */
 	probing?: boolean;
@@ -135,6 +143,11 @@ interface KeyState {
 	fixedStart?: number;
 	/** A spent key with no window length known is asked at this time (see probeTime). */
 	probeAt?: number;
+	/**
+	 * The last time the server was seen to forget requests of ours (see observe): then
+	 * (`at`), and a send time (`sent`) one of the requests it forgot was counted after.
+	 */
+	forgot?: { at: number; sent: number };
 }
 
 const states = new Map<string, KeyState>();
@@ -195,6 +208,11 @@ function acceptable(ms: number | undefined): ms is number {
 function windowOf(state: KeyState): number {
 	const learned = state.windowMs ?? state.windowUpperMs;
 	return Math.min(learned ?? settings.rateWindowMs, settings.maxRetryAfterMs);
+}
+
+/** Alone, the window proven shorter than documented, its length not yet said by a Retry-After. */
+function shorter(state: KeyState): boolean {
+	return state.windowMs === undefined && state.windowUpperMs !== undefined && state.windowUpperMs < settings.rateWindowMs && state.othersSeen.length === 0;
 }
 
 /** Whether the server's answers have said how long the window is. */
@@ -401,6 +419,7 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 	const limit = Number(header(headers, 'x-ratelimit-limit'));
 	const remaining = Number(header(headers, 'x-ratelimit-remaining'));
 	if (!Number.isFinite(limit) || !Number.isFinite(remaining) || limit < 1 || limit > 1e6) return;
+	if (slot?.sent) slot.sent.counted = true;
 	state.limit = Math.floor(limit);
 	// A 429: the window is full. What of it is not ours (of the last window) is other
 	// clients' (0 when alone: the slot ours cannot yet take is not theirs).
@@ -421,11 +440,21 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 	// documented one is taken as exact.)
 	const windowMs = windowOf(state);
 	const sure = windowMs - (known(state) ? Math.min(windowMs / 2, Math.max(1000, windowMs / 10)) : 0);
-	const young = state.mine.filter((m) => m.answered && m.at < sentAt && m.sentAt > now - sure).length;
-	if (inWindow - 1 < young && state.lastAnswerAt !== undefined) {
+	const young = state.mine.filter((m) => m.counted && m.at < sentAt && m.sentAt > now - sure);
+	if (inWindow - 1 < young.length && state.lastAnswerAt !== undefined) {
 		const before = state.lastAnswerAt;
-		state.mine = state.mine.filter((m) => !m.answered || m.at > before || m === slot?.sent);
-		state.slots = state.slots.filter((s) => s.inFlight || s.at > before || s === slot);
+		// A fixed window forgot every one answered by the last answer. Alone, with the window
+		// proven shorter than documented, more held than that are ours still in a sliding
+		// window shorter than modelled (not other clients'): the newest of them stay, among
+		// those answered less than the bound ago (such a window holds no older ones).
+		const after = new Set(state.mine.filter((m) => !m.answered || m.at > before || m === slot?.sent));
+		const upper = state.windowUpperMs ?? 0;
+		const excess = shorter(state) ? inWindow - after.size : 0;
+		const older = state.mine.filter((m) => !after.has(m) && m.at > now - upper);
+		const stay = new Set(excess > 0 ? older.sort((a, b) => b.at - a.at).slice(0, excess) : []);
+		state.mine = state.mine.filter((m) => stay.has(m) || after.has(m));
+		state.slots = state.slots.filter((s) => s.inFlight || s.at > before || s === slot || (s.sent !== undefined && stay.has(s.sent)));
+		learnUpperBound(state, young, inWindow, now);
 		// The first time: the others' counts seen in the window that just ended were counts
 		// since its start (a window before now at the latest), not whole windows.
 		if (state.fixedStart === undefined) {
@@ -462,6 +491,29 @@ export function observe(key: string, slot: Slot | undefined, headers: Record<str
 		}
 		state.slots = state.slots.filter((s) => s.count > 0);
 	}
+}
+
+/**
+ * The server forgot requests of ours (`young`: counted by it, answered before this one was
+ * sent; the window held at most `inWindow` less this one of them). Forgetting goes oldest
+ * first, so at least `gone` of them left, one of them sent at or after the `gone`-th
+ * earliest send: kept as `forgot.sent`, whether the window is fixed (a new one began after
+ * that request was counted) or sliding (a whole window had passed since). The second time,
+ * with one forgotten that was sent after the first time: the window is shorter than the
+ * time from the first `forgot.sent` to now (a fixed window began twice between them; a
+ * sliding one passed whole). Alone only, and only a bound below the documented window is
+ * kept. (A window shorter than documented is otherwise never learned by a node that keeps
+ * one place open: it never meets a 429.)
+ */
+function learnUpperBound(state: KeyState, young: Mine[], inWindow: number, now: number): void {
+	const gone = young.length - Math.max(0, inWindow - 1);
+	const sent = young.map((m) => m.sentAt).sort((a, b) => a - b)[gone - 1];
+	const before = state.forgot;
+	if (before !== undefined && sent >= before.at && state.othersSeen.length === 0) {
+		const length = now - before.sent;
+		if (length >= 1000 && length < settings.rateWindowMs && acceptable(length)) state.windowUpperMs = Math.min(state.windowUpperMs ?? Infinity, length);
+	}
+	state.forgot = { at: now, sent };
 }
 
 /** Exponential backoff with jitter for retry number `attempt` (0-based). */
