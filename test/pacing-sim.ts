@@ -88,8 +88,8 @@ export function simulate(server: SimServer, clients: SimClient[], options: SimOp
 	};
 	const logs: SimResult['logs'] = clients.map(() => []);
 	const doneAt = clients.map(() => NaN);
-	/** A request: reaches the server after a latency, is answered after another. */
 	const sends = clients.map(() => 0);
+	/** A request: reaches the server after a latency, is answered after another (unless lost on the way). */
 	const request = (i: number, then: (status: number, headers: Record<string, string>) => void) => {
 		const sentAt = now;
 		if (options.lost?.(i, ++sends[i])) {
